@@ -1,0 +1,160 @@
+"""The ``firewatch`` command: one way in for operators.
+
+Each subsystem contributes its subcommands from its own ``cli`` module; this module wires
+them together and owns the top-level habits (``--debug``, error handling, exit codes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from datetime import UTC, datetime
+
+import click
+import httpx
+import typer
+
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, fail, state
+from monitoring.errors import ConfigError, FirewatchError
+
+app = typer.Typer(
+    name="firewatch",
+    help="Monitoring and operations for a Firebase app.\n\n"
+    "Examples:\n\n  firewatch dev\n\n  firewatch run evaluate_alerts"
+    "\n\n  firewatch alerts validate",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    state.debug = debug
+
+
+@app.command()
+def dev(
+    port: int = typer.Option(8000, help="Port of the functions host."),
+    project: str = typer.Option("demo-firewatch", help="Project id used by the emulators."),
+) -> None:
+    """Start the emulators, mail and webhook catchers, and serve every function locally.
+
+    Example: firewatch dev --port 8000
+    """
+    from monitoring.localstack.devhost import DevHost, LocalStack, load_functions, serve
+    from monitoring.logs import configure_logging
+
+    configure_logging("text", "INFO")
+    stack = LocalStack(project_id=project).start()
+    try:
+        host = DevHost(load_functions(), stack)
+        base = f"http://127.0.0.1:{port}"
+        console.print(f"[bold]Firewatch dev host[/] on {base}")
+        for name in host.http_functions:
+            console.print(f"  {base}/{name}")
+        console.print(f"  scheduled: {', '.join(job.name for job in host.jobs)}")
+        console.print(f"  inbox (mail and webhooks): {base}/__/inbox")
+        console.print(
+            f"  Firestore emulator: {stack.firestore.url}   Storage emulator: {stack.storage.host}"
+        )
+        serve(host, port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+@app.command()
+def run(
+    name: str = typer.Argument(..., help="A scheduled function of main.py, e.g. evaluate_alerts."),
+    in_process: bool = typer.Option(
+        False,
+        "--in-process",
+        help="Run here against the configured project instead of the dev host.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Trigger one scheduled function now.
+
+    Uses the running `firewatch dev` host when there is one; otherwise (or with --in-process)
+    runs the function in this process against the configured Firestore.
+
+    Example: firewatch run evaluate_alerts
+    """
+    from monitoring.localstack.devhost import load_functions, state_file
+
+    path = state_file()
+    if path.exists() and not in_process:
+        url = json.loads(path.read_text())["url"]
+        try:
+            reply = httpx.post(f"{url}/__/run/{name}", timeout=600)
+        except httpx.ConnectError:
+            fail(
+                f"the dev host at {url} is not answering; "
+                "start it with `make run` or use --in-process"
+            )
+        outcome = reply.json()
+    else:
+        functions = load_functions()
+        function = functions.get(name)
+        if function is None or not function.__firebase_endpoint__.scheduleTrigger:
+            scheduled = sorted(
+                n for n, f in functions.items() if f.__firebase_endpoint__.scheduleTrigger
+            )
+            fail(
+                f"no scheduled function named {name!r}; choose one of {', '.join(scheduled)}",
+                EXIT_USAGE,
+            )
+        from firebase_functions.scheduler_fn import ScheduledEvent
+
+        function.__wrapped__(
+            ScheduledEvent(job_name="firewatch-run", schedule_time=datetime.now(UTC))
+        )
+        outcome = {"function": name, "ok": True}
+
+    if as_json:
+        emit_json(outcome)
+    elif outcome.get("ok"):
+        console.print(f"[green]ran[/] {name} in {outcome.get('duration_ms', '?')} ms")
+    else:
+        console.print(f"[red]failed[/] {name}: {outcome.get('error')}")
+    if not outcome.get("ok"):
+        raise typer.Exit(EXIT_BAD)
+
+
+def main() -> None:
+    """Entry point of the ``firewatch`` console script."""
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except (FirewatchError, OSError) as error:
+        if state.debug:
+            traceback.print_exc()
+        code = EXIT_USAGE if isinstance(error, ConfigError) else EXIT_BAD
+        try:
+            fail(str(error), code)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+    except Exception as error:
+        logging.getLogger(__name__).debug("crash", exc_info=True)
+        if state.debug:
+            traceback.print_exc()
+        try:
+            fail(f"{type(error).__name__}: {error} (run with --debug for the traceback)", EXIT_BAD)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Habits every ``firewatch`` subcommand shares.
+
+Exit status 0 on success, 1 when what was checked is bad, 2 on usage errors. Errors print as
+one sentence; ``--debug`` (on the top-level command) adds the traceback. ``--json`` output goes
+to stdout alone, so scripts can parse it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+__all__ = ["EXIT_BAD", "EXIT_OK", "EXIT_USAGE", "console", "emit_json", "fail", "state"]
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    debug = False
+
+
+state = _State()
+
+
+def fail(message: str, code: int = EXIT_BAD) -> NoReturn:
+    """Print ``message`` as the one-sentence error and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))

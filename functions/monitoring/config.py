@@ -1,0 +1,136 @@
+"""Settings, read from the environment and ``.env`` files and validated at start.
+
+Every variable is ``FIREWATCH_<NAME>``; a section's field is ``FIREWATCH_<SECTION>__<NAME>``
+(for example ``FIREWATCH_HEALTH__TIMEOUT_S``). A few platform variables are read under their
+own names: ``GCLOUD_PROJECT``, ``FIRESTORE_EMULATOR_HOST`` and ``STORAGE_EMULATOR_HOST``.
+Secrets are ``SecretStr``: in production they arrive as environment variables injected by the
+functions SDK's ``SecretParam`` declared in ``main.py``, under the same names.
+
+``load_settings()`` turns a validation failure into one ``ConfigError`` that names every bad
+variable, so a wrong value is reported when a function starts, not at 2 AM.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitoring.alerts.settings import AlertSettings
+from monitoring.backups.settings import BackupSettings
+from monitoring.errors import ConfigError
+from monitoring.health.settings import HealthSettings
+from monitoring.incidents.settings import IncidentSettings
+from monitoring.kpi.settings import KpiSettings
+from monitoring.notifiers.settings import NotifySettings
+
+__all__ = ["FUNCTIONS_DIR", "Settings", "cached_settings", "iter_secrets", "load_settings"]
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "FIREWATCH_"
+
+
+def _default_alerts_file() -> Path:
+    # In a checkout operators edit alerts.yaml at the repository root. Deployed, only
+    # functions/ is uploaded, and firebase.json's predeploy hook copies the file there.
+    in_checkout = FUNCTIONS_DIR.parent / "alerts.yaml"
+    return in_checkout if in_checkout.exists() else FUNCTIONS_DIR / "alerts.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=(".env", str(FUNCTIONS_DIR / ".env")),
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    project_id: str = Field(
+        "demo-firewatch",
+        validation_alias=AliasChoices(
+            "FIREWATCH_PROJECT_ID", "GCLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT"
+        ),
+        pattern=r"^[a-z][a-z0-9-]{4,61}[a-z0-9]$",
+    )
+    environment: Literal["local", "production"] = Field(
+        default_factory=lambda: "production" if os.environ.get("K_SERVICE") else "local"
+    )
+    region: str = "us-central1"
+    firestore_emulator_host: str | None = Field(
+        None, validation_alias=AliasChoices("FIRESTORE_EMULATOR_HOST")
+    )
+    storage_emulator_host: str | None = Field(
+        None, validation_alias=AliasChoices("STORAGE_EMULATOR_HOST")
+    )
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api_key: SecretStr | None = Field(
+        None, description="Key for admin HTTP endpoints, sent as the X-API-Key header."
+    )
+    alerts_file: Path = Field(default_factory=_default_alerts_file)
+    daily_budget_usd: float = Field(50.0, gt=0)
+
+    kpi: KpiSettings = Field(default_factory=KpiSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+
+    @property
+    def is_emulated(self) -> bool:
+        return self.firestore_emulator_host is not None
+
+    def secret_values(self) -> list[str]:
+        """Return every secret's plain value, for the log redaction filter."""
+        return [plain for secret in iter_secrets(self) if (plain := secret.get_secret_value())]
+
+
+def iter_secrets(value: object) -> Iterator[SecretStr]:
+    """Yield every ``SecretStr`` inside a model, list or dict, however deep."""
+    if isinstance(value, SecretStr):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from iter_secrets(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_secrets(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from iter_secrets(item)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        path = [str(part) for part in problem["loc"]]
+        name = path[0].upper()
+        if not name.startswith(ENV_PREFIX) and name not in {"GCLOUD_PROJECT"}:
+            name = ENV_PREFIX + "__".join(part.upper() for part in path)
+        # Never echo the input: it may be a secret.
+        lines.append(f"{name}: {problem['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Return validated settings from the environment, ``.env`` files and ``overrides``.
+
+    Raises ``ConfigError`` naming each bad variable; the values themselves are not repeated.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def cached_settings() -> Settings:
+    """Return the settings of this process (entry points read them once per instance)."""
+    return load_settings()
