@@ -127,6 +127,34 @@ def run(
         raise typer.Exit(EXIT_BAD)
 
 
+def _register_subsystems() -> None:
+    from monitoring.alerts import cli as alerts_cli
+    from monitoring.backups import cli as backups_cli
+    from monitoring.dashboard import cli as dashboard_cli
+    from monitoring.health import cli as health_cli
+    from monitoring.incidents import cli as incidents_cli
+    from monitoring.kpi import cli as kpi_cli
+    from monitoring.maintenance import cli as maintenance_cli
+    from monitoring.notifiers import cli as notifiers_cli
+    from monitoring.replay import cli as replay_cli
+
+    for module in (
+        kpi_cli,
+        alerts_cli,
+        notifiers_cli,
+        health_cli,
+        backups_cli,
+        incidents_cli,
+        maintenance_cli,
+        replay_cli,
+        dashboard_cli,
+    ):
+        module.register(app)
+
+
+_register_subsystems()
+
+
 def main() -> None:
     """Entry point of the ``firewatch`` console script."""
     try:
