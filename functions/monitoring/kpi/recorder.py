@@ -1,12 +1,550 @@
-"""KPI recorder (issue 3 replaces this module with the in-memory aggregating recorder)."""
+"""Cheap KPI capture: aggregate in memory, flush one merged rollup per series-minute.
+
+``record()`` touches no network: it folds the event into the in-memory aggregate of its
+metric, label set and minute (count, sum, min, max, last value, and a DDSketch for
+distributions). ``flush()`` writes one rollup document per series-minute touched, merged
+into whatever other instances already wrote for that minute inside a Firestore
+transaction, so concurrent flushes add up exactly instead of overwriting each other.
+
+A flush happens when ``kpi.flush_max_series`` series are buffered, when
+``kpi.flush_interval_s`` has passed since the last one, and at the end of every
+invocation (``record_invocation``): Cloud Functions may freeze an idle instance, so nothing
+may wait in memory for a later request.
+
+Distinct identifiers (daily active users) go to ``fw_distinct/<metric>_<yyyymmdd>/ids``, one
+document per hashed id, so a day's count is exact and re-sending an id is idempotent.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from monitoring.errors import InputError
+from monitoring.kpi.metrics import METRICS, MetricDef, validate_labels
+from monitoring.kpi.rollup import LabelKey, Rollup, doc_id, new_sketch
+from monitoring.store import Collections
 
 if TYPE_CHECKING:
+    from google.cloud import firestore
+
+    from monitoring.clock import Clock
     from monitoring.config import Settings
+
+__all__ = [
+    "RecordError",
+    "Recorder",
+    "distinct_doc_id",
+    "get_recorder",
+    "hash_id",
+    "record_invocation",
+    "reset_recorders",
+    "track_api_performance",
+    "track_auth_failure",
+    "track_cache",
+    "track_document",
+    "track_feature",
+    "track_function_performance",
+    "track_gauge",
+    "track_page_load",
+    "track_prompt_execution",
+    "track_session",
+]
+
+logger = logging.getLogger(__name__)
+
+# A Firestore transaction may write at most 500 documents; stay well below.
+_CHUNK = 200
+# Ids this instance already wrote today need no second write; bounded so memory stays flat.
+_SEEN_IDS_MAX = 50_000
+
+
+class RecordError(InputError, ValueError):
+    """An event Firewatch refuses: unknown metric or label, bad value, too many series."""
+
+
+class _Agg:
+    """The in-memory aggregate of one series-minute (kept minimal: this is the hot path)."""
+
+    __slots__ = ("count", "last", "last_ts", "max", "min", "sketch", "sum")
+
+    def __init__(self, sketch: Any) -> None:
+        self.count = 0.0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.last = 0.0
+        self.last_ts = -math.inf
+        self.sketch = sketch
+
+    def to_rollup(self, metric: str, key: LabelKey, minute: int) -> Rollup:
+        return Rollup(
+            metric=metric,
+            labels=key,
+            res="minute",
+            start=datetime.fromtimestamp(minute * 60, UTC),
+            count=self.count,
+            sum=self.sum,
+            min=self.min,
+            max=self.max,
+            last=self.last,
+            last_at=datetime.fromtimestamp(self.last_ts, UTC),
+            sketch=self.sketch,
+        )
+
+
+def hash_id(identifier: str) -> str:
+    """Return the stored form of a distinct id (no raw user id is kept)."""
+    return hashlib.sha256(identifier.encode()).hexdigest()[:32]
+
+
+def distinct_doc_id(metric: str, day: str) -> str:
+    return f"{metric}_{day}"
+
+
+@dataclass
+class _Series:
+    metric: MetricDef
+    names: tuple[str, ...]
+
+
+class Recorder:
+    """Aggregates events per (metric, label set, minute) and flushes them to Firestore.
+
+    Thread-safe. ``writes`` counts the documents written so far (for benchmarks).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: firestore.Client | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._now: Callable[[], float] = (
+            time.time if clock is None else (lambda: clock.now().timestamp())
+        )
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, LabelKey, int], _Agg] = {}
+        self._distinct: dict[tuple[str, str], set[str]] = {}
+        self._retry: list[Rollup] = []
+        self._seen_ids: set[tuple[str, str, str]] = set()
+        self._known: dict[str, set[LabelKey]] = {}
+        self._checked: set[tuple[str, tuple[str, ...]]] = set()
+        self._last_flush = time.monotonic()
+        self.writes = 0
+
+    # Recording ---------------------------------------------------------------------------
+
+    def record(
+        self,
+        metric: str,
+        value: float = 1.0,
+        labels: Mapping[str, str] | None = None,
+        *,
+        at: datetime | None = None,
+        distinct_id: str | None = None,
+    ) -> None:
+        """Fold one event into its series-minute; flush if a size or time bound is reached.
+
+        Raises ``RecordError`` (a ``ValueError`` and ``InputError``) naming the problem: an
+        unknown metric or label, a non-finite or negative counter value, or a new label set
+        beyond ``kpi.max_series_per_metric``. Nothing is stored for a refused event.
+        """
+        definition = METRICS.get(metric)
+        if definition is None:
+            raise RecordError(f"unknown metric {metric!r}")
+        key: LabelKey = tuple(sorted(labels.items())) if labels else ()
+        if (metric, names := tuple(name for name, _ in key)) not in self._checked:
+            self._check_names(definition, dict(key), names)
+        if not math.isfinite(value):
+            raise RecordError(f"metric {metric!r}: value must be a finite number")
+        if value < 0 and definition.kind == "counter":
+            raise RecordError(f"metric {metric!r} is a counter and cannot go down")
+        ts = at.timestamp() if at is not None else self._now()
+        minute = int(ts // 60)
+
+        with self._lock:
+            known = self._known.setdefault(metric, set())
+            if key not in known:
+                if len(known) >= self._settings.kpi.max_series_per_metric:
+                    raise RecordError(
+                        f"metric {metric!r} already has {len(known)} label sets; "
+                        f"new label values are refused"
+                    )
+                for _, label_value in key:
+                    if not isinstance(label_value, str):
+                        raise RecordError(f"metric {metric!r}: label values must be strings")
+                known.add(key)
+            agg = self._series.get((metric, key, minute))
+            if agg is None:
+                sketch = (
+                    new_sketch(self._settings.kpi.relative_accuracy)
+                    if definition.kind == "distribution"
+                    else None
+                )
+                agg = self._series[(metric, key, minute)] = _Agg(sketch)
+            agg.count += 1
+            agg.sum += value
+            if value < agg.min:
+                agg.min = value
+            if value > agg.max:
+                agg.max = value
+            if ts >= agg.last_ts:
+                agg.last, agg.last_ts = value, ts
+            if agg.sketch is not None:
+                agg.sketch.add(value)
+            if distinct_id is not None:
+                day = time.strftime("%Y%m%d", time.gmtime(ts))
+                self._distinct.setdefault((metric, day), set()).add(hash_id(distinct_id))
+            due = (
+                len(self._series) >= self._settings.kpi.flush_max_series
+                or time.monotonic() - self._last_flush >= self._settings.kpi.flush_interval_s
+            )
+        if due:
+            self.flush()
+
+    def _check_names(
+        self, definition: MetricDef, labels: dict[str, str], names: tuple[str, ...]
+    ) -> None:
+        try:
+            validate_labels(definition, labels)
+        except ValueError as error:
+            raise RecordError(str(error)) from None
+        self._checked.add((definition.name, names))
+
+    @property
+    def pending(self) -> int:
+        """Series-minutes and distinct-id sets waiting for a flush."""
+        with self._lock:
+            return len(self._series) + len(self._distinct) + len(self._retry)
+
+    # Flushing ----------------------------------------------------------------------------
+
+    def flush(self, now: datetime | None = None) -> int:
+        """Write every buffered series-minute and distinct id; return the documents written.
+
+        Each rollup is merged into the stored one in a transaction. If a write fails, what
+        was not written goes back into the buffer for the next flush and the error is
+        raised.
+        """
+        with self._lock:
+            series, self._series = self._series, {}
+            distinct, self._distinct = self._distinct, {}
+            retry, self._retry = self._retry, []
+            self._last_flush = time.monotonic()
+        rollups = retry + [agg.to_rollup(m, k, minute) for (m, k, minute), agg in series.items()]
+        if not rollups and not distinct:
+            return 0
+
+        stamp = now or datetime.fromtimestamp(self._now(), UTC)
+        client = self._firestore()
+        written = 0
+        for index in range(0, len(rollups), _CHUNK):
+            chunk = rollups[index : index + _CHUNK]
+            try:
+                _merge_rollups(client, chunk, stamp)
+            except Exception:
+                with self._lock:
+                    self._retry.extend(rollups[index:])
+                    for (metric, day), ids in distinct.items():
+                        self._distinct.setdefault((metric, day), set()).update(ids)
+                logger.error(
+                    "KPI flush failed; %d rollups kept for the next flush",
+                    len(rollups) - index,
+                    exc_info=True,
+                )
+                raise
+            written += len(chunk)
+        written += self._write_distinct(client, distinct, stamp)
+        self.writes += written
+        logger.debug("flushed %d KPI documents", written)
+        return written
+
+    def _write_distinct(
+        self, client: firestore.Client, distinct: dict[tuple[str, str], set[str]], now: datetime
+    ) -> int:
+        batch = client.batch()
+        pending = written = 0
+        for (metric, day), ids in distinct.items():
+            parent = client.collection(Collections.DISTINCT).document(distinct_doc_id(metric, day))
+            fresh = [i for i in ids if (metric, day, i) not in self._seen_ids]
+            if not fresh:
+                continue
+            batch.set(parent, {"metric": metric, "day": day, "updated_at": now}, merge=True)
+            pending += 1
+            for hashed in fresh:
+                # set() of the same id twice is the same document: re-sends are idempotent.
+                batch.set(parent.collection("ids").document(hashed), {"at": now})
+                pending += 1
+                if pending >= 400:
+                    batch.commit()
+                    written, pending, batch = written + pending, 0, client.batch()
+        if pending:
+            batch.commit()
+            written += pending
+        if len(self._seen_ids) > _SEEN_IDS_MAX:
+            self._seen_ids.clear()
+        for (metric, day), ids in distinct.items():
+            self._seen_ids.update((metric, day, i) for i in ids)
+        return written
+
+    def _firestore(self) -> firestore.Client:
+        if self._client is None:
+            from monitoring.store import firestore_client
+
+            self._client = firestore_client(self._settings)
+        return self._client
+
+
+def _merge_rollups(client: firestore.Client, rollups: list[Rollup], now: datetime) -> None:
+    """Merge ``rollups`` into their stored documents in one transaction."""
+    from google.cloud import firestore
+
+    collection = client.collection(Collections.ROLLUPS)
+    refs = [collection.document(doc_id(r.res, r.metric, r.labels, r.start)) for r in rollups]
+
+    @firestore.transactional
+    def apply(transaction: firestore.Transaction) -> None:
+        stored = {
+            snap.id: Rollup.from_doc(snap.to_dict() or {})
+            for snap in transaction.get_all(refs)
+            if snap.exists
+        }
+        for ref, rollup in zip(refs, rollups, strict=True):
+            current = stored.get(ref.id)
+            if current is None:
+                transaction.set(ref, rollup.to_doc(now))
+            else:
+                # ``current`` is rebuilt on every attempt, so a retried transaction
+                # never adds ``rollup`` twice.
+                current.merge(rollup)
+                transaction.set(ref, current.to_doc(now))
+
+    apply(client.transaction(max_attempts=10))
+
+
+# The process-wide recorder ------------------------------------------------------------------
+
+_recorders: dict[int, tuple[Settings, Recorder]] = {}
+_recorders_lock = threading.Lock()
+
+
+def get_recorder(settings: Settings) -> Recorder:
+    """Return this process's recorder for ``settings`` (created once, cheap afterwards)."""
+    entry = _recorders.get(id(settings))
+    if entry is not None and entry[0] is settings:
+        return entry[1]
+    with _recorders_lock:
+        entry = _recorders.get(id(settings))
+        if entry is None or entry[0] is not settings:
+            entry = (settings, Recorder(settings))
+            _recorders[id(settings)] = entry
+        return entry[1]
+
+
+def reset_recorders() -> None:
+    """Forget every process-wide recorder (tests)."""
+    with _recorders_lock:
+        _recorders.clear()
+
+
+# Helpers for what the app and Firewatch report ------------------------------------------
+
+
+def _status_class(status_code: int) -> str:
+    return f"{status_code // 100}xx"
+
+
+def track_function_performance(
+    settings: Settings,
+    *,
+    function: str,
+    duration_ms: float,
+    memory_mb: float | None = None,
+    memory_limit_mb: float | None = None,
+    success: bool = True,
+    cold_start: bool = False,
+    at: datetime | None = None,
+    immediate: bool = True,
+) -> None:
+    """Record one function execution; latency is kept apart for cold and warm starts."""
+    recorder = get_recorder(settings)
+    cold = "true" if cold_start else "false"
+    recorder.record("function_invocations", 1, {"function": function, "cold_start": cold}, at=at)
+    recorder.record(
+        "function_duration_ms", duration_ms, {"function": function, "cold_start": cold}, at=at
+    )
+    if not success:
+        recorder.record("function_errors", 1, {"function": function}, at=at)
+    if cold_start:
+        recorder.record("cold_starts", 1, {"function": function}, at=at)
+    if memory_mb is not None:
+        recorder.record("function_memory_mb", memory_mb, {"function": function}, at=at)
+        if memory_limit_mb:
+            recorder.record(
+                "function_memory_usage", memory_mb / memory_limit_mb, {"function": function}, at=at
+            )
+    if immediate and settings.kpi.immediate_events and duration_ms > settings.kpi.slow_execution_ms:
+        from monitoring.kpi.immediate import raise_immediate
+
+        raise_immediate(settings, "slow_execution", {"function": function}, duration_ms, at=at)
+
+
+def track_api_performance(
+    settings: Settings,
+    *,
+    endpoint: str,
+    method: str,
+    response_time_ms: float,
+    status_code: int,
+    user_id: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record one API response; 5xx counts as an error, 401/403 as refused."""
+    recorder = get_recorder(settings)
+    method = method.upper()
+    labels = {"endpoint": endpoint, "method": method, "status_class": _status_class(status_code)}
+    recorder.record("api_requests", 1, labels, at=at)
+    recorder.record(
+        "api_response_time_ms", response_time_ms, {"endpoint": endpoint, "method": method}, at=at
+    )
+    if status_code in (401, 403):
+        recorder.record(
+            "auth_refused", 1, {"endpoint": endpoint, "status": str(status_code)}, at=at
+        )
+    if user_id:
+        recorder.record("active_users", 1, at=at, distinct_id=user_id)
+    if status_code >= 500:
+        recorder.record("api_errors", 1, labels, at=at)
+        if settings.kpi.immediate_events:
+            from monitoring.kpi.immediate import raise_immediate
+
+            raise_immediate(
+                settings,
+                "server_error",
+                {"endpoint": endpoint, "method": method, "status": str(status_code)},
+                float(status_code),
+                at=at,
+            )
+
+
+def track_page_load(
+    settings: Settings,
+    *,
+    page: str,
+    load_time_ms: float,
+    user_id: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    recorder = get_recorder(settings)
+    recorder.record("page_load_ms", load_time_ms, {"page": page}, at=at)
+    if user_id:
+        recorder.record("active_users", 1, at=at, distinct_id=user_id)
+
+
+def track_prompt_execution(
+    settings: Settings,
+    *,
+    model: str,
+    duration_ms: float,
+    tokens: int = 0,
+    cost_usd: float = 0.0,
+    success: bool = True,
+    user_id: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record one prompt execution; cost per execution is ``prompt_cost_usd`` over
+    ``prompt_executions``."""
+    recorder = get_recorder(settings)
+    status = "success" if success else "error"
+    recorder.record("prompt_executions", 1, {"model": model, "status": status}, at=at)
+    recorder.record("prompt_execution_ms", duration_ms, {"model": model}, at=at)
+    recorder.record("prompt_tokens", tokens, {"model": model}, at=at)
+    recorder.record("prompt_cost_usd", cost_usd, {"model": model}, at=at)
+    if user_id:
+        recorder.record("active_users", 1, at=at, distinct_id=user_id)
+    if settings.kpi.immediate_events and duration_ms > settings.kpi.slow_execution_ms:
+        from monitoring.kpi.immediate import raise_immediate
+
+        raise_immediate(settings, "slow_execution", {"model": model}, duration_ms, at=at)
+
+
+def track_document(
+    settings: Settings,
+    *,
+    status: str = "success",
+    processing_ms: float | None = None,
+    at: datetime | None = None,
+) -> None:
+    recorder = get_recorder(settings)
+    recorder.record("documents_processed", 1, {"status": status}, at=at)
+    if processing_ms is not None:
+        recorder.record("document_processing_ms", processing_ms, at=at)
+
+
+def track_session(
+    settings: Settings,
+    *,
+    duration_s: float,
+    pages: int,
+    user_id: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record one finished session; one page only counts as a bounce."""
+    recorder = get_recorder(settings)
+    recorder.record("sessions", 1, at=at)
+    recorder.record("session_duration_s", duration_s, at=at)
+    if pages <= 1:
+        recorder.record("session_bounces", 1, at=at)
+    if user_id:
+        recorder.record("active_users", 1, at=at, distinct_id=user_id)
+
+
+def track_feature(
+    settings: Settings, *, feature: str, user_id: str | None = None, at: datetime | None = None
+) -> None:
+    recorder = get_recorder(settings)
+    recorder.record("feature_usage", 1, {"feature": feature}, at=at)
+    if user_id:
+        recorder.record("active_users", 1, at=at, distinct_id=user_id)
+
+
+def track_cache(
+    settings: Settings, *, cache: str, hits: int = 0, misses: int = 0, at: datetime | None = None
+) -> None:
+    """Record cache hits and misses; hit rate is ``cache_hits`` over hits plus misses."""
+    recorder = get_recorder(settings)
+    if hits:
+        recorder.record("cache_hits", hits, {"cache": cache}, at=at)
+    if misses:
+        recorder.record("cache_misses", misses, {"cache": cache}, at=at)
+
+
+def track_gauge(
+    settings: Settings,
+    metric: str,
+    value: float,
+    labels: Mapping[str, str] | None = None,
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Record a sampled level (db_connections, storage_used_bytes, function_memory_usage)."""
+    if METRICS.get(metric) is None or METRICS[metric].kind != "gauge":
+        raise RecordError(f"{metric!r} is not a gauge metric")
+    get_recorder(settings).record(metric, value, labels, at=at)
+
+
+def track_auth_failure(settings: Settings, *, reason: str, at: datetime | None = None) -> None:
+    get_recorder(settings).record("auth_failures", 1, {"reason": reason}, at=at)
 
 
 def record_invocation(
@@ -19,5 +557,19 @@ def record_invocation(
     cold_start: bool,
     now: datetime,
 ) -> None:
-    """Record one Firewatch function invocation as a function-performance KPI."""
-    raise NotImplementedError("KPI recording is not implemented yet (issue 3)")
+    """Record one Firewatch function invocation and flush everything buffered.
+
+    Firewatch's own long jobs (backups) are expected to run past the slow-execution
+    threshold, so no immediate event is raised for them.
+    """
+    track_function_performance(
+        settings,
+        function=function,
+        duration_ms=duration_ms,
+        memory_mb=memory_mb,
+        success=success,
+        cold_start=cold_start,
+        at=now,
+        immediate=False,
+    )
+    get_recorder(settings).flush(now)

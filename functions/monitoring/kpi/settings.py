@@ -1,12 +1,38 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class KpiSettings(BaseModel):
-    """``FIREWATCH_KPI__*``: recording and rollup retention."""
+    """``FIREWATCH_KPI__*``: recording, ingest limits, rollup retention and export."""
 
+    # Recorder: flush when this much time has passed or this many series are buffered, and
+    # always at the end of an invocation.
     flush_interval_s: float = Field(10.0, gt=0)
     flush_max_series: int = Field(500, gt=0)
+    # DDSketch relative accuracy of every latency quantile (0.01 = within 1 %).
+    relative_accuracy: float = Field(0.01, gt=0, le=0.05)
+    # Distinct label sets one instance accepts per metric; new ones beyond are refused.
+    max_series_per_metric: int = Field(200, gt=0)
+
+    # Retention: minute rollups become hourly after this many days, hourly become daily.
     minute_retention_days: int = Field(7, gt=0)
     hourly_retention_days: int = Field(90, gt=0)
+    compaction_max_docs: int = Field(20_000, gt=0)
+
+    # Ingest (the record_metrics function).
+    ingest_key: SecretStr | None = Field(
+        None, description="Key the app sends as X-Ingest-Key to report events."
+    )
+    ingest_max_bytes: int = Field(256 * 1024, gt=0)
+    ingest_max_events: int = Field(500, gt=0)
+    ingest_max_string: int = Field(200, gt=0)
+
+    # Immediate events, raised without waiting for an alert window.
+    slow_execution_ms: float = Field(5000.0, gt=0)
+    immediate_events: bool = True
+
+    # Optional export of the minute series to Cloud Monitoring as custom metrics.
+    export_enabled: bool = False
+    export_endpoint: str = "https://monitoring.googleapis.com"
+    export_prefix: str = "custom.googleapis.com/firewatch"

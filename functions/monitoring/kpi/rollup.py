@@ -1,0 +1,172 @@
+"""Rollup documents: one per metric, label set and period (minute, hour or day).
+
+A rollup holds ``count``, ``sum``, ``min``, ``max``, the ``last`` value with its time, and
+for distributions a serialized DDSketch, so any set of rollups merges into one exactly
+(sketches merge without loss beyond their stated relative accuracy). Document ids are
+deterministic, ``<res>_<yyyymmddHHMM>_<metric>_<labels hash>``, so every instance that
+flushes the same series-minute lands on the same document and merges into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+__all__ = [
+    "RESOLUTIONS",
+    "Resolution",
+    "Rollup",
+    "decode_sketch",
+    "doc_id",
+    "encode_sketch",
+    "label_key",
+    "new_sketch",
+]
+
+Resolution = Literal["minute", "hour", "day"]
+RESOLUTIONS: dict[Resolution, timedelta] = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+
+LabelKey = tuple[tuple[str, str], ...]
+
+
+def label_key(labels: dict[str, str] | None) -> LabelKey:
+    return tuple(sorted(labels.items())) if labels else ()
+
+
+def _labels_hash(key: LabelKey) -> str:
+    text = "\x1f".join(f"{name}\x1e{value}" for name, value in key)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def doc_id(res: Resolution, metric: str, key: LabelKey, start: datetime) -> str:
+    return f"{res}_{start:%Y%m%d%H%M}_{metric}_{_labels_hash(key)}"
+
+
+def new_sketch(relative_accuracy: float) -> Any:
+    from ddsketch import DDSketch
+
+    return DDSketch(relative_accuracy)
+
+
+def encode_sketch(sketch: Any) -> bytes:
+    from ddsketch.pb.proto import DDSketchProto
+
+    proto: Any = DDSketchProto  # the library is untyped
+    data: bytes = proto.to_proto(sketch).SerializeToString()
+    return data
+
+
+def decode_sketch(data: bytes) -> Any:
+    from ddsketch.pb.ddsketch_pb2 import DDSketch as SketchMessage
+    from ddsketch.pb.proto import DDSketchProto
+
+    message = SketchMessage()
+    message.ParseFromString(data)
+    proto: Any = DDSketchProto
+    return proto.from_proto(message)
+
+
+@dataclass
+class Rollup:
+    """The merged state of one series over one period."""
+
+    metric: str
+    labels: LabelKey
+    res: Resolution
+    start: datetime
+    count: float = 0
+    sum: float = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    last: float | None = None
+    last_at: datetime | None = None
+    sketch: Any = None  # a DDSketch, decoded lazily from ``sketch_bytes``
+    sketch_bytes: bytes | None = field(default=None, repr=False)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + RESOLUTIONS[self.res]
+
+    def observe(self, value: float, at: datetime, weight: float = 1) -> None:
+        self.count += weight
+        self.sum += value * weight
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        if self.last_at is None or at >= self.last_at:
+            self.last, self.last_at = value, at
+        if self.sketch is not None:
+            self.sketch.add(value, weight)
+
+    def get_sketch(self) -> Any:
+        if self.sketch is None and self.sketch_bytes is not None:
+            self.sketch = decode_sketch(self.sketch_bytes)
+        return self.sketch
+
+    def merge(self, other: Rollup) -> None:
+        """Add ``other`` (same series) into this rollup."""
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        if other.last_at is not None and (self.last_at is None or other.last_at >= self.last_at):
+            self.last, self.last_at = other.last, other.last_at
+        theirs = other.get_sketch()
+        if theirs is not None:
+            mine = self.get_sketch()
+            if mine is None:
+                self.sketch = decode_sketch(encode_sketch(theirs))
+            else:
+                mine.merge(theirs)
+            self.sketch_bytes = None
+
+    def to_doc(self, now: datetime) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "metric": self.metric,
+            "labels": dict(self.labels),
+            "res": self.res,
+            "start": self.start,
+            "count": self.count,
+            "sum": self.sum,
+            # Firestore has no infinities worth storing; an empty rollup has no min/max.
+            "min": self.min if self.count else None,
+            "max": self.max if self.count else None,
+            "last": self.last,
+            "last_at": self.last_at,
+            "updated_at": now,
+        }
+        sketch = self.get_sketch()
+        if sketch is not None:
+            doc["sketch"] = encode_sketch(sketch)
+        return doc
+
+    @classmethod
+    def from_doc(cls, data: dict[str, Any]) -> Rollup:
+        raw_min, raw_max = data.get("min"), data.get("max")
+        return cls(
+            metric=data["metric"],
+            labels=label_key(data.get("labels")),
+            res=data["res"],
+            start=_utc(data["start"]),
+            count=data.get("count", 0),
+            sum=data.get("sum", 0.0),
+            min=math.inf if raw_min is None else raw_min,
+            max=-math.inf if raw_max is None else raw_max,
+            last=data.get("last"),
+            last_at=_utc(data["last_at"]) if data.get("last_at") else None,
+            sketch_bytes=data.get("sketch"),
+        )
+
+    def empty_like(self, res: Resolution, start: datetime) -> Rollup:
+        return Rollup(self.metric, self.labels, res, start)
+
+
+def _utc(value: datetime) -> datetime:
+    # Firestore returns DatetimeWithNanoseconds in UTC; normalise to a plain aware datetime.
+    return datetime.fromtimestamp(value.timestamp(), UTC)
