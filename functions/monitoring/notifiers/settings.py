@@ -1,4 +1,14 @@
+"""``FIREWATCH_NOTIFY__*``: SMTP, channel credentials and delivery policy.
+
+Receivers in ``alerts.yaml`` name the environment variables that hold their secrets
+(``url_env: FIREWATCH_NOTIFY__SLACK_WEBHOOK_URL``); the variables below are the defaults
+they fall back to, and the names ``main.py`` declares as ``SecretParam``s.
+"""
+
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -10,6 +20,37 @@ class NotifySettings(BaseModel):
     smtp_port: int = Field(1025, gt=0, lt=65536)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_security: str = "none"
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
     mail_from: str = "Firewatch <firewatch@localhost>"
     timeout_s: float = Field(10.0, gt=0)
+
+    slack_webhook_url: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    webhook_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    apprise_urls: SecretStr | None = None
+
+    # Delivery policy. One drain makes ``call_attempts`` tries per message (short backoff);
+    # a receiver that still fails is retried on later drains until ``max_attempts`` drains
+    # have failed, then dead-lettered and failed over to its fallback.
+    call_attempts: int = Field(3, ge=1, le=10)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_cap_s: float = Field(4.0, ge=0)
+    max_attempts: int = Field(6, ge=1, le=50)
+    retry_delay_s: float = Field(60.0, ge=0)
+    workers: int = Field(8, ge=1, le=64)
+    batch_size: int = Field(1000, ge=1, le=5000)
+    lease_s: float = Field(120.0, gt=0)
+    rate_limit_per_minute: int = Field(20, ge=1)
+    group_max: int = Field(100, ge=1)
+
+    templates_dir: Path | None = Field(
+        None, description="A folder whose *.j2 files replace the built-in templates."
+    )
+    # ``firewatch dev`` sets this to its webhook catcher. With ``dev_catch_all`` unset, every
+    # receiver is sent to the catchers whenever this is set and the environment is local.
+    dev_webhook_url: str | None = None
+    dev_catch_all: bool | None = None

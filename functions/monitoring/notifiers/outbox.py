@@ -1,0 +1,136 @@
+"""The Firestore outbox: a notification is stored before anything is sent.
+
+``fw_outbox/<id>`` holds one notification and, per receiver, its delivery state
+(``pending``, ``delivered`` or ``dead``), attempts, next attempt and last error. The id is a
+hash of the notification's key and status, so enqueueing the same notification twice stores
+it once, while the "resolved" of an episode is a message of its own. ``fw_deliveries/<id>``
+is created in the same write and outlives the outbox document: it is what makes a late
+duplicate enqueue a no-op and what an operator reads afterwards. Delivery is in ``jobs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitoring.clock import as_utc
+from monitoring.errors import ConfigError
+from monitoring.notifiers.model import Notification
+from monitoring.notifiers.routing import Routing, load_routing
+from monitoring.store import Collections, firestore_client
+
+if TYPE_CHECKING:
+    from monitoring.config import Settings
+
+__all__ = ["RETENTION", "enqueue", "outbox_id", "pending_entry", "routing_for"]
+
+logger = logging.getLogger(__name__)
+
+RETENTION = timedelta(days=30)  # fw_deliveries.expire_at, for a Firestore TTL policy
+
+_routing_lock = threading.Lock()
+_routing_cache: dict[Path, tuple[float, Routing]] = {}
+
+
+def outbox_id(notification: Notification) -> str:
+    """Return the document id: the same for the same key and status, whoever enqueues."""
+    raw = f"{notification.key}\x00{notification.status}".encode()
+    return hashlib.sha256(raw).hexdigest()[:40]
+
+
+def routing_for(settings: Settings) -> Routing:
+    """Return the routing of ``settings.alerts_file``, re-read when the file changes."""
+    path = Path(settings.alerts_file)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        raise ConfigError(f"{path}: alerts file not found") from None
+    with _routing_lock:
+        cached = _routing_cache.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+    routing = load_routing(path)
+    with _routing_lock:
+        _routing_cache[path] = (mtime, routing)
+    return routing
+
+
+def pending_entry(now: datetime, via: str | None = None, note: str = "") -> dict[str, Any]:
+    return {
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "delivered_at": None,
+        "via": via,
+        "note": note,
+    }
+
+
+def enqueue(
+    settings: Settings,
+    notification: Notification,
+    receivers: Sequence[str] | None = None,
+    *,
+    now: datetime | None = None,
+    chain: Sequence[str] = (),
+    client: Any = None,
+) -> str:
+    """Store ``notification`` for delivery to ``receivers`` and return its outbox id.
+
+    ``receivers`` None routes by ``alerts.yaml``. Idempotent: the same key and status
+    enqueued again (even after delivery) stores nothing new. ``chain`` lists receivers that
+    must never carry this notification (the failed channels a failure notice is about).
+    Raises ``ConfigError`` for an unknown receiver name.
+    """
+    from google.api_core.exceptions import AlreadyExists, Conflict
+
+    now = as_utc(now or notification.created_at)
+    doc_id = outbox_id(notification)
+    routing = routing_for(settings)
+    names = list(routing.route(notification) if receivers is None else receivers)
+    unknown = [name for name in names if name not in routing.receivers]
+    if unknown:
+        raise ConfigError(f"{settings.alerts_file}: no receiver named {', '.join(unknown)}")
+    names = [name for name in dict.fromkeys(names) if name not in chain]
+    if not names:
+        logger.info(
+            "no receiver for notification %s", notification.key, extra={"outbox_id": doc_id}
+        )
+        return doc_id
+
+    db = client or firestore_client(settings)
+    stored = notification.model_dump(mode="json")
+    batch = db.batch()
+    batch.create(
+        db.collection(Collections.DELIVERIES).document(doc_id),
+        {
+            "key": notification.key,
+            "status": notification.status,
+            "title": notification.title,
+            "receivers": dict.fromkeys(names, "pending"),
+            "created_at": now,
+            "expire_at": now + RETENTION,
+        },
+    )
+    batch.create(
+        db.collection(Collections.OUTBOX).document(doc_id),
+        {
+            "key": notification.key,
+            "notification": stored,
+            "created_at": now,
+            "next_attempt_at": now,
+            "chain": list(chain),
+            "receivers": {name: pending_entry(now) for name in names},
+        },
+    )
+    try:
+        batch.commit()
+    except (AlreadyExists, Conflict):
+        logger.debug("notification %s already enqueued", notification.key)
+    return doc_id

@@ -1,0 +1,87 @@
+"""SMS through Twilio's Messages REST API.
+
+Text only: HTML never reaches a phone. Messages are cut to ``max_chars`` (default 320, two
+segments) because Twilio bills per 153-character segment and a long alert costs more than it
+helps. Non-breaking spaces are replaced: they force UCS-2 encoding, which halves a segment.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import httpx
+
+from monitoring.errors import DeliveryError
+from monitoring.notifiers.base import Message, mask_address, raise_unconfigured
+from monitoring.notifiers.context import Context
+from monitoring.notifiers.routing import SmsReceiver
+
+__all__ = ["SmsNotifier", "fit"]
+
+
+def fit(text: str, limit: int) -> str:
+    """Return ``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.replace("\u00a0", " ").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _classify(response: httpx.Response) -> DeliveryError | None:
+    # Twilio answers 400 with an error code for a bad number or sender and 401 for bad
+    # credentials; neither changes on a retry.
+    # https://www.twilio.com/docs/api/errors
+    if response.status_code in (400, 401, 403, 404):
+        try:
+            code = response.json().get("code")
+        except ValueError:
+            code = None
+        suffix = f", Twilio error {code}" if code else ""
+        return DeliveryError(f"twilio answered HTTP {response.status_code}{suffix}", permanent=True)
+    return None
+
+
+class SmsNotifier:
+    kind: ClassVar[str] = "sms"
+    supports_keys: ClassVar[bool] = False
+    groups: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        name: str,
+        config: SmsReceiver,
+        ctx: Context,
+        *,
+        api_base: str | None = None,
+        credentials: tuple[str, str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.to = list(config.to)
+        self.max_chars = config.max_chars
+        self.api_base = (api_base or config.api_base).rstrip("/")
+        self.ctx = ctx
+        s = ctx.settings
+        sid, token = s.twilio_account_sid, ctx.secret("FIREWATCH_NOTIFY__TWILIO_AUTH_TOKEN")
+        self.credentials = credentials or (
+            (sid, token, s.twilio_from) if sid and token and s.twilio_from else None
+        )
+        self.transport = ctx.transport("twilio")
+        self.transport.classify = _classify
+
+    def describe(self) -> str:
+        to = ", ".join(mask_address(n) for n in self.to)
+        return f"sms to {to} via Twilio" + ("" if self.credentials else " (not configured)")
+
+    def text(self, message: Message) -> str:
+        return fit(self.ctx.renderer.render("sms.j2", message), self.max_chars)
+
+    def send(self, message: Message) -> None:
+        if self.credentials is None:
+            raise raise_unconfigured("sms", "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN or TWILIO_FROM")
+        sid, token, sender = self.credentials
+        url = f"{self.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
+        body = self.text(message)
+        # TODO: a retry after one of several numbers failed sends again to those that
+        # succeeded; Twilio has no idempotency key to prevent the duplicate.
+        for number in self.to:
+            self.transport.post(
+                url, data={"To": number, "From": sender, "Body": body}, auth=(sid, token)
+            )
