@@ -1,0 +1,453 @@
+"""One evaluation of every rule at one minute.
+
+Steps of ``evaluate``:
+
+1. compute each rule's condition for each label set (new ones from the data, known ones from
+   stored state, so an alert whose series vanished still resolves or keeps by its no-data
+   policy);
+2. run the state machine for each label set in its own transaction, writing state and a
+   history entry for each transition;
+3. find which alerts fire now, for inhibition;
+4. for each message the state machine asked for: drop it if a silence or an inhibiting alert
+   covers it (noting why in history), else send it and mark it sent.
+
+Sending happens after the transaction commits. A crash between the two leaves the message
+unmarked, so the next minute sends it again under the same idempotency key, and the outbox
+stores it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import product
+from typing import Any, Protocol
+
+from monitoring.alerts.condition import EvalContext
+from monitoring.alerts.rules import InhibitRule, Rule, RuleSet
+from monitoring.alerts.silences import Silence
+from monitoring.alerts.source import CachingSource, MetricSource
+from monitoring.alerts.state import AlertState, StateStore, Step, fingerprint, step
+from monitoring.clock import floor_minute
+from monitoring.notifiers.model import Notification
+
+__all__ = ["EvaluationResult", "Sink", "Transition", "evaluate", "format_value"]
+
+logger = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    def send(self, notification: Notification, receivers: list[str] | None, now: datetime) -> None:
+        """Hand ``notification`` on; raising leaves it unsent, to be retried next minute."""
+        ...
+
+
+@dataclass
+class CollectingSink:
+    """Keep notifications in a list (rule unit tests, backtests, dry runs)."""
+
+    sent: list[Notification] = field(default_factory=list)
+
+    def send(self, notification: Notification, receivers: list[str] | None, now: datetime) -> None:
+        self.sent.append(notification)
+
+
+@dataclass(frozen=True)
+class Transition:
+    rule: str
+    labels: dict[str, str]
+    from_state: str
+    to_state: str
+    value: float | None
+    at: datetime
+
+
+@dataclass
+class EvaluationResult:
+    now: datetime
+    evaluated: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+    sent: list[Notification] = field(default_factory=list)
+    suppressed: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    errors: list[str] = field(default_factory=list)
+    states: dict[str, AlertState] = field(default_factory=dict)
+
+    def firing(self) -> list[AlertState]:
+        return [s for s in self.states.values() if s.state == "firing"]
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "no data"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if math.isinf(value) or math.isnan(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _template_env() -> Any:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        finalize=lambda v: format_value(v) if isinstance(v, float) or v is None else v
+    )
+    env.filters["pct"] = lambda v: "no data" if v is None else f"{float(v) * 100:.2f}%"
+    env.filters["ms"] = lambda v: "no data" if v is None else f"{float(v):,.0f} ms"
+    env.filters["usd"] = lambda v: "no data" if v is None else f"${float(v):,.2f}"
+    return env
+
+
+def _render(env: Any, template: str, context: Mapping[str, Any]) -> str:
+    try:
+        return str(env.from_string(template).render(**context))
+    except Exception:  # a template that fails at render shows as written, never blocks
+        logger.warning("annotation template failed to render", exc_info=True)
+        return template
+
+
+def _label_sets(rule: Rule, source: MetricSource, ctx: EvalContext) -> list[dict[str, str]]:
+    """Return the label sets of ``rule``'s ``by`` labels present in the data now."""
+    by = rule.spec.by
+    if not by:
+        return [{}]
+    from monitoring.kpi.metrics import METRICS
+
+    primary = next(
+        (s for s in rule.condition.selectors() if set(by) <= set(METRICS[s.metric].labels)),
+        None,
+    )
+    if primary is None:
+        return []
+    window = ctx.window(primary.window)
+    values = []
+    for label in by:
+        found = source.aggregate_by(primary.metric, "count", window, label, primary.labels)
+        values.append(sorted(k for k, v in found.items() if v))
+    return [dict(zip(by, combo, strict=True)) for combo in product(*values)]
+
+
+def _inhibited(
+    labels: Mapping[str, str], firing: list[AlertState], rules: list[InhibitRule]
+) -> str | None:
+    def matches(matchers: Mapping[str, str | list[str]], candidate: Mapping[str, str]) -> bool:
+        for name, wanted in matchers.items():
+            options = [wanted] if isinstance(wanted, str) else wanted
+            if candidate.get(name) not in options:
+                return False
+        return True
+
+    for inhibit in rules:
+        if not matches(inhibit.target, labels):
+            continue
+        for source in firing:
+            if source.labels == dict(labels) or not matches(inhibit.source, source.labels):
+                continue
+            if all(source.labels.get(k) == labels.get(k) for k in inhibit.equal):
+                return f"inhibited by {source.rule}"
+    return None
+
+
+@dataclass
+class _Pending:
+    rule: Rule
+    fp: str
+    step: Step
+    history_id: str | None
+
+
+def evaluate(
+    ruleset: RuleSet,
+    source: MetricSource,
+    store: StateStore,
+    now: datetime,
+    *,
+    sink: Sink,
+    silences: list[Silence] | None = None,
+    repeat_interval: timedelta = timedelta(hours=1),
+    only_rules: set[str] | None = None,
+) -> EvaluationResult:
+    """Evaluate every rule at ``now`` (see the module docstring); never raises per rule."""
+    now = floor_minute(now)
+    cached = CachingSource(source)
+    result = EvaluationResult(now)
+    states = store.load_all()
+    pending: list[_Pending] = []
+    rules = [r for r in ruleset.rules if only_rules is None or r.name in only_rules]
+
+    for rule in rules:
+        try:
+            pending.extend(
+                _evaluate_rule(rule, ruleset, cached, store, states, now, repeat_interval)
+            )
+            result.evaluated += 1
+        except Exception as error:
+            logger.error(
+                "rule %s failed to evaluate", rule.name, exc_info=True, extra={"rule_id": rule.name}
+            )
+            result.errors.append(f"{rule.name}: {error}")
+
+    for item in pending:
+        states[item.fp] = item.step.state
+        if item.step.transition:
+            before, after = item.step.transition
+            result.transitions.append(
+                Transition(
+                    item.rule.name,
+                    item.step.state.labels,
+                    before,
+                    after,
+                    item.step.state.value,
+                    now,
+                )
+            )
+    result.states = states
+    firing = [s for s in states.values() if s.state == "firing"]
+    env = _template_env()
+
+    for item in pending:
+        if item.step.notify:
+            _deliver(item, ruleset, cached, store, firing, silences or [], env, sink, now, result)
+    logger.info(
+        "evaluated %d rules: %d transitions, %d sent, %d suppressed",
+        result.evaluated,
+        len(result.transitions),
+        len(result.sent),
+        len(result.suppressed),
+    )
+    return result
+
+
+def _evaluate_rule(
+    rule: Rule,
+    ruleset: RuleSet,
+    source: MetricSource,
+    store: StateStore,
+    states: Mapping[str, AlertState],
+    now: datetime,
+    default_repeat: timedelta,
+) -> list[_Pending]:
+    static = rule.static_labels()
+    probe = EvalContext(source, now, ruleset.params)
+    groups = {tuple(sorted(g.items())) for g in _label_sets(rule, source, probe)}
+    for known in states.values():
+        if known.rule == rule.name and known.state != "inactive":
+            groups.add(
+                tuple(sorted((k, known.labels[k]) for k in rule.spec.by if k in known.labels))
+            )
+    out = []
+    for group in sorted(groups):
+        labels = {**static, **dict(group)}
+        ctx = EvalContext(source, now, ruleset.params, dict(group))
+        breached, value = rule.condition.evaluate(ctx)
+        fp = fingerprint(rule.name, labels)
+        history_id = f"{fp}-{now:%Y%m%dT%H%M}"
+        repeat = rule.spec.repeat_interval or default_repeat
+
+        def apply(
+            prev: AlertState | None,
+            labels: dict[str, str] = labels,
+            breached: bool | None = breached,
+            value: float | None = value,
+            history_id: str = history_id,
+            repeat: timedelta = repeat,
+        ) -> tuple[AlertState, Step, dict[str, Any] | None] | None:
+            if prev is not None and prev.last_eval is not None and prev.last_eval >= now:
+                return None  # another run already evaluated this minute
+            base = prev or AlertState(rule.name, labels, rule.severity)
+            base.rule_version, base.severity = rule.version, rule.severity
+            outcome = step(
+                base,
+                breached,
+                value,
+                now,
+                for_=rule.for_,
+                keep_firing_for=rule.spec.keep_firing_for,
+                no_data=rule.spec.no_data,
+                repeat_interval=repeat,
+            )
+            entry = None
+            if outcome.transition:
+                entry = {
+                    "id": history_id,
+                    "rule": rule.name,
+                    "fingerprint": outcome.state.fingerprint,
+                    "labels": labels,
+                    "severity": rule.severity,
+                    "from": outcome.transition[0],
+                    "to": outcome.transition[1],
+                    "at": now,
+                    "value": value,
+                    "no_data": breached is None,
+                    "rule_version": rule.version,
+                    "episode": outcome.state.episode,
+                    "suppressed_by": None,
+                }
+            return outcome.state, outcome, entry
+
+        outcome = store.apply(fp, apply)
+        if outcome is not None:
+            keep = outcome.transition is not None or outcome.notify is not None
+            out.append(_Pending(rule, fp, outcome, history_id if outcome.transition else None))
+            if not keep:
+                out[-1].history_id = None
+    return out
+
+
+def _suppression(
+    labels: Mapping[str, str],
+    silences: list[Silence],
+    firing: list[AlertState],
+    ruleset: RuleSet,
+    now: datetime,
+) -> str | None:
+    for silence in silences:
+        if silence.active(now) and silence.matches(labels):
+            return f"{silence.kind} {silence.id}"
+    return _inhibited(labels, firing, ruleset.inhibit)
+
+
+def _deliver(
+    item: _Pending,
+    ruleset: RuleSet,
+    source: MetricSource,
+    store: StateStore,
+    firing: list[AlertState],
+    silences: list[Silence],
+    env: Any,
+    sink: Sink,
+    now: datetime,
+    result: EvaluationResult,
+) -> None:
+    state, kind = item.step.state, item.step.notify
+    assert kind is not None
+    key = f"alert:{item.fp}:{state.episode}:{kind}"
+    if kind == "repeat":
+        key = f"{key}:{state.repeats + 1}"
+    reason = (
+        _suppression(state.labels, silences, firing, ruleset, now) if kind != "resolved" else None
+    )
+    if kind == "resolved" and _suppression(state.labels, silences, [], ruleset, now):
+        reason = "silenced"
+    if reason:
+        result.suppressed.append((key, reason))
+        if item.history_id:
+            store.mark_history(item.history_id, {"suppressed_by": reason})
+        return
+
+    notification = build_notification(item.rule, state, kind, key, ruleset, source, env, now)
+    try:
+        sink.send(notification, receivers_for(item.rule, ruleset), now)
+    except Exception as error:
+        logger.error(
+            "could not hand %s to delivery", key, exc_info=True, extra={"rule_id": item.rule.name}
+        )
+        result.errors.append(f"{item.rule.name}: notification not queued ({error})")
+        return
+    result.sent.append(notification)
+    updates: dict[str, Any] = {"last_notified_at": now}
+    if kind == "firing":
+        updates["notified_firing"] = True
+    elif kind == "repeat":
+        updates["repeats"] = state.repeats + 1
+    else:
+        updates["notified_resolved"] = True
+    store.mark(item.fp, updates)
+
+
+def receivers_for(rule: Rule, ruleset: RuleSet) -> list[str] | None:
+    """Return the rule's named receivers plus receivers of its channels; ``None`` routes."""
+    names = list(rule.spec.receivers)
+    for name, kind in sorted(ruleset.receivers.items()):
+        if kind in rule.spec.channels and name not in names:
+            names.append(name)
+    return names or None
+
+
+def _impact(
+    rule: Rule, state: AlertState, ruleset: RuleSet, source: MetricSource, now: datetime
+) -> dict[str, str]:
+    """Return user-impact facts: the rule's own ``impact`` expressions, else distinct users
+    and events of the condition's first metric over its window, where the data has them."""
+    group = {k: state.labels[k] for k in rule.spec.by if k in state.labels}
+    ctx = EvalContext(source, now, ruleset.params, group)
+    fields: dict[str, str] = {}
+    if rule.impact:
+        for name, compiled in rule.impact.items():
+            _, value = compiled.evaluate(EvalContext(source, now, ruleset.params, group))
+            if value is not None:
+                fields[name] = format_value(value)
+        return fields
+    selectors = rule.condition.selectors()
+    if not selectors:
+        return fields
+    first = selectors[0]
+    try:
+        # The first metric that carries user ids gives the users; the first one the events.
+        for selector in selectors:
+            users = source.aggregate(
+                selector.metric, "distinct", ctx.window(selector.window), selector.query_labels(ctx)
+            )
+            if users:
+                fields["users affected"] = f"{users:,.0f}"
+                break
+        events = source.aggregate(
+            first.metric, "count", ctx.window(first.window), first.query_labels(ctx)
+        )
+    except Exception:  # impact is a courtesy; never let it block the alert
+        logger.warning("impact query failed for %s", rule.name, exc_info=True)
+        return fields
+    if events:
+        fields[f"{first.metric} events in window"] = f"{events:,.0f}"
+    return fields
+
+
+def build_notification(
+    rule: Rule,
+    state: AlertState,
+    kind: str,
+    key: str,
+    ruleset: RuleSet,
+    source: MetricSource,
+    env: Any,
+    now: datetime,
+) -> Notification:
+    group = ", ".join(f"{k}={state.labels[k]}" for k in rule.spec.by if k in state.labels)
+    context = {
+        "value": state.value,
+        "labels": state.labels,
+        "params": ruleset.params,
+        "rule": rule.name,
+        "severity": rule.severity,
+        "status": "resolved" if kind == "resolved" else "firing",
+    }
+    annotations = {k: _render(env, v, context) for k, v in rule.spec.annotations.items()}
+    default = f"{rule.condition.text} (value {format_value(state.value)})"
+    title = rule.name + (f" ({group})" if group else "")
+    fields = {"value": format_value(state.value), "condition": rule.condition.text}
+    if state.no_data:
+        fields["value"] = "no data"
+    if kind != "resolved":
+        fields.update(_impact(rule, state, ruleset, source, now))
+    fields["rule version"] = rule.version
+    return Notification(
+        key=key,
+        kind="alert",
+        status="resolved" if kind == "resolved" else "firing",
+        severity=rule.severity,
+        title=("Resolved: " if kind == "resolved" else "") + title,
+        summary=annotations.get("summary", default),
+        description=annotations.get("description", ""),
+        labels=dict(state.labels),
+        annotations=annotations,
+        value=state.value,
+        starts_at=state.fired_at,
+        ends_at=state.resolved_at if kind == "resolved" else None,
+        fields=fields,
+        created_at=now,
+    )
