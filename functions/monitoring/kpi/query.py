@@ -242,18 +242,29 @@ class KpiQuery:
             self._db().collection(Collections.DISTINCT).document(distinct_doc_id(metric, d))
             for d in days
         ]
-        if len(parents) == 1:
-            result = parents[0].collection("ids").count().get()
-            # An aggregation is billed as one read per 1,000 index entries, at least one.
-            count = int(_first_value(result))
-            self.reads += max(1, math.ceil(count / 1000))
-            return float(count) if count else None
+        reduced = 0
         seen: set[str] = set()
         for parent in parents:
-            for ref in parent.collection("ids").list_documents():
-                self.reads += 1
-                seen.add(ref.id)
-        return float(len(seen)) if seen else None
+            stored = parent.get()
+            self.reads += 1
+            data = stored.to_dict() or {}
+            if "reduced_at" in data:
+                # Compaction kept only the day's count; days are summed, not unioned.
+                reduced += int(data.get("count", 0))
+            elif not stored.exists:
+                continue
+            elif len(parents) == 1:
+                result = parent.collection("ids").count().get()
+                count = int(_first_value(result))
+                # An aggregation is billed as one read per 1,000 index entries.
+                self.reads += max(1, math.ceil(count / 1000))
+                return float(count) if count else None
+            else:
+                for ref in parent.collection("ids").list_documents():
+                    self.reads += 1
+                    seen.add(ref.id)
+        total = reduced + len(seen)
+        return float(total) if total else None
 
 
 def _first_value(result: Any) -> float:

@@ -26,7 +26,6 @@ class KpiSettings(BaseModel):
     )
     ingest_max_bytes: int = Field(256 * 1024, gt=0)
     ingest_max_events: int = Field(500, gt=0)
-    ingest_max_string: int = Field(200, gt=0)
 
     # Immediate events, raised without waiting for an alert window.
     slow_execution_ms: float = Field(5000.0, gt=0)

@@ -1,0 +1,209 @@
+"""The hourly ``compact_kpis`` job: retention by compaction, and the optional export.
+
+Minute rollups older than ``kpi.minute_retention_days`` fold into hourly ones, and hourly
+rollups older than ``kpi.hourly_retention_days`` into daily ones. Each fold reads the
+sources and the target inside one transaction, merges them (sketches included) and deletes
+the sources in the same commit, so totals stay identical, a crash leaves either the old or
+the new documents, and a second run finds nothing left to do. Distinct-id sets of days past
+the hourly retention are reduced to their count.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from monitoring.clock import as_utc
+from monitoring.kpi.rollup import Resolution, Rollup, doc_id, label_key
+from monitoring.store import Collections
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+    from monitoring.config import Settings
+
+__all__ = ["CompactionResult", "compact", "run_compaction"]
+
+logger = logging.getLogger(__name__)
+
+# A transaction may write 500 documents; a group is at most 61 (60 minutes + the hour).
+_WRITES_PER_TRANSACTION = 400
+_PAGE = 1000
+
+
+@dataclass
+class CompactionResult:
+    minutes_folded: int = 0
+    hours_written: int = 0
+    hours_folded: int = 0
+    days_written: int = 0
+    distinct_days_reduced: int = 0
+    exported_series: int = 0
+
+
+def run_compaction(
+    settings: Settings, now: datetime, *, client: firestore.Client | None = None
+) -> CompactionResult:
+    """Compact what retention allows as of ``now``; export new minutes if enabled."""
+    from monitoring.store import firestore_client
+
+    now = as_utc(now)
+    db = client or firestore_client(settings)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    budget = settings.kpi.compaction_max_docs
+    result = CompactionResult()
+
+    result.minutes_folded, result.hours_written = compact(
+        db, "minute", "hour", hour - timedelta(days=settings.kpi.minute_retention_days), budget, now
+    )
+    result.hours_folded, result.days_written = compact(
+        db,
+        "hour",
+        "day",
+        day - timedelta(days=settings.kpi.hourly_retention_days),
+        budget - result.minutes_folded,
+        now,
+    )
+    result.distinct_days_reduced = _reduce_distinct(
+        db, day - timedelta(days=settings.kpi.hourly_retention_days), now
+    )
+    if settings.kpi.export_enabled:
+        from monitoring.kpi.export import export_pending
+
+        try:
+            result.exported_series = export_pending(settings, now, client=db)
+        except Exception:
+            # The export is optional: a Cloud Monitoring outage must not stop retention.
+            logger.error("KPI export to Cloud Monitoring failed", exc_info=True)
+    logger.info(
+        "compacted %d minute and %d hourly rollups",
+        result.minutes_folded,
+        result.hours_folded,
+        extra={"hours_written": result.hours_written, "days_written": result.days_written},
+    )
+    return result
+
+
+def _floor(when: datetime, res: Resolution) -> datetime:
+    if res == "hour":
+        return when.replace(minute=0, second=0, microsecond=0)
+    return when.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def compact(
+    db: firestore.Client,
+    source: Resolution,
+    target: Resolution,
+    cutoff: datetime,
+    budget: int,
+    now: datetime,
+) -> tuple[int, int]:
+    """Fold ``source`` rollups starting before ``cutoff`` into ``target`` ones.
+
+    Returns (source documents folded, target documents written). Stops after ``budget``
+    source documents; the next run continues where this one stopped.
+    """
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    collection = db.collection(Collections.ROLLUPS)
+    folded = written = 0
+    while folded < budget:
+        query = (
+            collection.where(filter=FieldFilter("res", "==", source))
+            .where(filter=FieldFilter("start", "<", cutoff))
+            .order_by("start")
+            .limit(min(_PAGE, budget - folded))
+        )
+        groups: dict[str, list[Any]] = {}
+        for snap in query.stream():
+            data = snap.to_dict() or {}
+            start = _floor(as_utc(data["start"]), target)
+            target_id = doc_id(target, data["metric"], label_key(data.get("labels")), start)
+            groups.setdefault(target_id, []).append(snap.reference)
+        if not groups:
+            break
+        bundle: dict[str, list[Any]] = {}
+        size = 0
+        for target_id, refs in groups.items():
+            if size + len(refs) + 1 > _WRITES_PER_TRANSACTION and bundle:
+                folded += _fold(db, bundle, target, now)
+                written += len(bundle)
+                bundle, size = {}, 0
+            bundle[target_id] = refs
+            size += len(refs) + 1
+        if bundle:
+            folded += _fold(db, bundle, target, now)
+            written += len(bundle)
+    return folded, written
+
+
+def _fold(
+    db: firestore.Client, groups: dict[str, list[Any]], target: Resolution, now: datetime
+) -> int:
+    """Merge each group's sources into its target and delete them, in one transaction."""
+    from google.cloud import firestore
+
+    collection = db.collection(Collections.ROLLUPS)
+    sources = [ref for refs in groups.values() for ref in refs]
+    targets = [collection.document(target_id) for target_id in groups]
+    folded = 0
+
+    @firestore.transactional
+    def apply(transaction: firestore.Transaction) -> None:
+        nonlocal folded
+        snaps = {s.id: s for s in transaction.get_all(sources + targets)}
+        folded = 0
+        for ref, (target_id, refs) in zip(targets, groups.items(), strict=True):
+            existing = snaps.get(target_id)
+            merged: Rollup | None = (
+                Rollup.from_doc(existing.to_dict() or {})
+                if existing is not None and existing.exists
+                else None
+            )
+            for source_ref in refs:
+                snap = snaps.get(source_ref.id)
+                if snap is None or not snap.exists:
+                    continue  # another run folded it already
+                rollup = Rollup.from_doc(snap.to_dict() or {})
+                if merged is None:
+                    merged = rollup.empty_like(target, _floor(rollup.start, target))
+                merged.merge(rollup)
+                transaction.delete(source_ref)
+                folded += 1
+            if merged is not None:
+                transaction.set(ref, merged.to_doc(now))
+
+    apply(db.transaction(max_attempts=5))
+    return folded
+
+
+def _reduce_distinct(db: firestore.Client, cutoff: datetime, now: datetime) -> int:
+    """Replace the id sets of days before ``cutoff`` with their count."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    reduced = 0
+    day = cutoff.strftime("%Y%m%d")
+    query = db.collection(Collections.DISTINCT).where(filter=FieldFilter("day", "<", day))
+    for parent in query.stream():
+        data = parent.to_dict() or {}
+        ids = list(parent.reference.collection("ids").list_documents())
+        if not ids:
+            continue
+        # The count goes first and is written once: a run that crashes while deleting
+        # leaves ids behind, which the next run deletes without counting them again.
+        if "reduced_at" not in data:
+            parent.reference.set({"count": len(ids), "reduced_at": now}, merge=True)
+        batch, pending = db.batch(), 0
+        for ref in ids:
+            batch.delete(ref)
+            pending += 1
+            if pending == 400:
+                batch.commit()
+                batch, pending = db.batch(), 0
+        if pending:
+            batch.commit()
+        reduced += 1
+    return reduced
