@@ -158,7 +158,10 @@ _register_subsystems()
 def main() -> None:
     """Entry point of the ``firewatch`` console script."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of raising it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:

@@ -593,6 +593,13 @@ class _Compiler:
         self.check_labels(tree, (name,), labels)
         return Agg(name, "sum", labels, window or DEFAULT_WINDOW)
 
+    def sketched(self, tree: Any, metric: str, function: str) -> bool:
+        kind = METRICS[metric].kind
+        if kind != "distribution":
+            self.error(tree, f"{function}() needs a distribution; {metric!r} is a {kind}")
+            return False
+        return True
+
     def number_arg(self, tree: Any, function: str, what: str) -> float | None:
         node = self.node(tree)
         if not isinstance(node, Const):
@@ -615,8 +622,8 @@ class _Compiler:
                     self.error(args[1], f"quantile {q} is outside 0..1")
             if sel is None:
                 return Const(0.0)
-            if agg in ("quantile", "min", "max", "avg") and METRICS[sel.metric].kind == "counter":
-                pass  # counters carry per-minute values too; allowed
+            if agg == "quantile" and not self.sketched(args[0], sel.metric, name):
+                return Const(0.0)
             return Agg(sel.metric, agg, sel.labels, sel.window, q)
         if name == "ratio":
             if len(args) != 2:
@@ -639,6 +646,8 @@ class _Compiler:
             if sel is None:
                 return Const(0.0)
             metric = METRICS[sel.metric]
+            if q is not None and not self.sketched(args[0], sel.metric, name):
+                return Const(0.0)
             agg = "quantile" if q is not None else _default_agg(metric)
             return Trend(Agg(sel.metric, agg, sel.labels, sel.window, q), int(days or 7))
         return self.error(

@@ -394,7 +394,8 @@ def _impact(
                 selector.metric, "distinct", ctx.window(selector.window), selector.query_labels(ctx)
             )
             if users:
-                fields["users affected"] = f"{users:,.0f}"
+                name = "users affected today" if source.distinct_per_day else "users affected"
+                fields[name] = f"{users:,.0f}"
                 break
         events = source.aggregate(
             first.metric, "count", ctx.window(first.window), first.query_labels(ctx)

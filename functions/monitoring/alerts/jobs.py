@@ -27,13 +27,13 @@ class OutboxSink:
         self.settings = settings
 
     def send(self, notification: Notification, receivers: list[str] | None, now: datetime) -> None:
-        from monitoring.notifiers.outbox import enqueue  # type: ignore[import-not-found,unused-ignore]
+        from monitoring.notifiers.outbox import enqueue
 
         enqueue(self.settings, notification, receivers, now=now)
         if notification.severity != "critical":
             return
         try:
-            from monitoring.incidents.service import handle_alert  # type: ignore[import-not-found,unused-ignore]
+            from monitoring.incidents.service import handle_alert
 
             handle_alert(self.settings, notification, now)
         except Exception:  # an incident failure must never stop alert evaluation

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring.alerts.condition import CompiledCondition, compile_condition, parse_duration
-from monitoring.errors import RuleError
+from monitoring.errors import FirewatchError, RuleError
 from monitoring.kpi.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -206,12 +206,12 @@ def _receivers(path: Path, raw: Any, report: _Reporter) -> dict[str, str | None]
         kind = config.get("kind") or config.get("type") if isinstance(config, dict) else None
         kinds[str(name)] = str(kind) if kind else None
     try:
-        from monitoring.notifiers.routing import load_routing  # type: ignore[import-not-found,unused-ignore]
+        from monitoring.notifiers.routing import load_routing
     except ImportError:
         return kinds
     try:
         routing = load_routing(path)
-    except Exception as error:  # their loader's errors are reported, not raised, here
+    except FirewatchError as error:  # the routing loader's errors, reported with ours
         report.at(("receivers",), f"receivers/routes do not load: {error}")
         return kinds
     for name, config in dict(routing.receivers).items():
@@ -267,7 +267,7 @@ def check_rules(
     params = _load_params(raw.get("params") or {}, settings, report)
     receivers = _receivers(path, raw.get("receivers"), report)
     rules = _load_groups(raw.get("groups") or [], params, receivers, report)
-    inhibit = _load_inhibit(raw.get("inhibit") or [], rules, report)
+    inhibit = _load_inhibit(raw.get("inhibit") or [], _declared(raw.get("groups")), report)
     if report.problems:
         return None, report.problems
     return RuleSet(path, rules, params, inhibit, receivers), []
@@ -383,11 +383,21 @@ def _load_rule(
     return Rule(spec, severity, group, condition, impact, _version(spec, severity))
 
 
-def _load_inhibit(raw: Any, rules: list[Rule], report: _Reporter) -> list[InhibitRule]:
+def _declared(groups: Any) -> set[str]:
+    """Return every rule name written in the file, loaded or not (for cross-references)."""
+    names = set()
+    for group in groups if isinstance(groups, list) else []:
+        rules = group.get("rules") if isinstance(group, dict) else None
+        for rule in rules if isinstance(rules, list) else []:
+            if isinstance(rule, dict) and "name" in rule:
+                names.add(str(rule["name"]))
+    return names
+
+
+def _load_inhibit(raw: Any, names: set[str], report: _Reporter) -> list[InhibitRule]:
     if not isinstance(raw, list):
         report.at(("inhibit",), "inhibit must be a list of {source, target, equal}")
         return []
-    names = {rule.name for rule in rules}
     result = []
     for index, item in enumerate(raw):
         where = ("inhibit", index)

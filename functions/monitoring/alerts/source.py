@@ -53,7 +53,13 @@ class Window:
 
 
 class MetricSource(Protocol):
-    """What the evaluator needs from a metric store; ``None`` means no data in the window."""
+    """What the evaluator needs from a metric store; ``None`` means no data in the window.
+
+    ``distinct_per_day`` says distinct counts cover whole UTC days (the KPI store keeps ids
+    per day), not the exact window asked for.
+    """
+
+    distinct_per_day: bool
 
     def aggregate(
         self,
@@ -86,6 +92,8 @@ class _Point:
 
 class MemorySource:
     """Minute points held in memory; exact quantiles (nearest rank) instead of sketches."""
+
+    distinct_per_day = False
 
     def __init__(self) -> None:
         self._points: dict[str, dict[datetime, list[_Point]]] = defaultdict(dict)
@@ -180,6 +188,7 @@ class CachingSource:
 
     def __init__(self, inner: MetricSource) -> None:
         self.inner = inner
+        self.distinct_per_day = inner.distinct_per_day
         self._cache: dict[tuple[Any, ...], Any] = {}
 
     def aggregate(
@@ -215,8 +224,10 @@ class CachingSource:
 class KpiSource:
     """The production source: ``monitoring.kpi.query.KpiQuery`` behind this protocol."""
 
+    distinct_per_day = True
+
     def __init__(self, settings: Settings, client: Any = None) -> None:
-        from monitoring.kpi.query import KpiQuery  # type: ignore[import-not-found,unused-ignore]
+        from monitoring.kpi.query import KpiQuery
 
         self.query: Any = KpiQuery(settings, client)
 
@@ -225,7 +236,7 @@ class KpiSource:
         return int(self.query.reads)
 
     def _window(self, window: Window) -> Any:
-        from monitoring.kpi.query import Window as KpiWindow  # type: ignore[import-not-found,unused-ignore]
+        from monitoring.kpi.query import Window as KpiWindow
 
         return KpiWindow(as_utc(window.start), as_utc(window.end))
 

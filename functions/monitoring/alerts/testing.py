@@ -1,0 +1,265 @@
+"""Rule unit tests (``firewatch alerts test FILE``), in the spirit of Prometheus' rule tests.
+
+A test file names the rules file and lists tests. Each test gives input series per minute
+and the alerts expected to fire at given times; the rules run minute by minute through the
+same evaluator and state machine as production, on an in-memory source and state store::
+
+    rule_files: [../alerts.yaml]        # relative to this file
+    params: {budget: 100}               # override params (optional)
+    tests:
+      - name: error rate fires after its for
+        input_series:
+          - series: 'api_requests{endpoint="/a"}'
+            values: "100x20"            # minute 0..20; a+bxN counts up; _ is a gap
+            users: 40                   # distinct users per minute (optional)
+          - series: 'api_errors{endpoint="/a"}'
+            values: "0x4 60x16"
+        silences:                       # optional, times from the test's start
+          - {matchers: ["alertname=x"], start: 0m, end: 10m}
+        alert_rule_test:
+          - eval_time: 8m
+            alertname: high_error_rate
+            exp_alerts:
+              - exp_labels: {endpoint: /a}
+                exp_annotations: {summary: "..."}   # optional, exact
+            exp_notifications: 1        # optional: messages sent for the rule so far
+
+Values of a counter are that minute's total; of a distribution, one observation; of a gauge,
+its level.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitoring.alerts.condition import parse_duration
+from monitoring.alerts.evaluator import CollectingSink, evaluate
+from monitoring.alerts.rules import check_rules
+from monitoring.alerts.silences import Silence, parse_matcher
+from monitoring.alerts.source import MemorySource
+from monitoring.alerts.state import MemoryStateStore
+from monitoring.errors import RuleError
+from monitoring.kpi.metrics import METRICS
+
+if TYPE_CHECKING:
+    from monitoring.config import Settings
+
+__all__ = ["TestOutcome", "expand_values", "run_rule_tests"]
+
+_SERIES = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?:\{(.*)\})?\s*$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"\s*,?')
+_TOKEN = re.compile(r"^(_|-?[\d.]+)(?:([+-][\d.]+))?(?:x(\d+))?$")
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def expand_values(text: str) -> list[float | None]:
+    """Expand Prometheus' series notation: ``1 2 _ 4``, ``5x3`` (4 values), ``0+10x3``."""
+    values: list[float | None] = []
+    for token in str(text).split():
+        found = _TOKEN.match(token)
+        if not found:
+            raise ValueError(f"invalid value {token!r}: use numbers, _, axN or a+bxN")
+        start, step, times = found.groups()
+        if start == "_":
+            values.extend([None] * (int(times) if times else 1))
+            continue
+        count = int(times) + 1 if times else 1
+        delta = float(step) if step else 0.0
+        values.extend(float(start) + delta * i for i in range(count))
+    return values
+
+
+class _Series(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    series: str
+    values: str
+    users: int = Field(0, ge=0)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        return str(value)
+
+
+class _SilenceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    matchers: list[str]
+    start: str = "0m"
+    end: str
+    comment: str = "rule test"
+
+
+class _Expected(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    exp_labels: dict[str, str] = Field(default_factory=dict)
+    exp_annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    eval_time: str
+    alertname: str
+    exp_alerts: list[_Expected] = Field(default_factory=list)
+    exp_notifications: int | None = None
+
+
+class _Test(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "unnamed"
+    start: datetime | None = None
+    input_series: list[_Series] = Field(default_factory=list)
+    silences: list[_SilenceSpec] = Field(default_factory=list)
+    alert_rule_test: list[_Check] = Field(default_factory=list)
+
+
+class _TestFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule_files: list[str] = Field(default_factory=list)
+    params: dict[str, float] = Field(default_factory=dict)
+    tests: list[_Test] = Field(min_length=1)
+
+
+@dataclass
+class TestOutcome:
+    name: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _parse_series(text: str) -> tuple[str, dict[str, str]]:
+    found = _SERIES.match(text)
+    if not found:
+        raise ValueError(f'invalid series {text!r}: write metric{{label="value"}}')
+    name, body = found.group(1), found.group(2) or ""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r} in series {text!r}")
+    labels = dict(_LABEL.findall(body))
+    unknown = set(labels) - set(METRICS[name].labels)
+    if unknown:
+        raise ValueError(f"metric {name!r} has no label {', '.join(sorted(unknown))}")
+    return name, labels
+
+
+def run_rule_tests(path: Path, settings: Settings | None = None) -> list[TestOutcome]:
+    """Run the tests of ``path``; raise ``RuleError`` if it or its rules do not load."""
+    try:
+        spec = _TestFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (OSError, yaml.YAMLError, ValidationError) as error:
+        raise RuleError(f"{path}: not a rule test file ({str(error).splitlines()[0]})") from None
+    rule_files = [path.parent / f for f in spec.rule_files] or (
+        [settings.alerts_file] if settings else []
+    )
+    if not rule_files:
+        raise RuleError(f"{path}: give rule_files")
+    outcomes = []
+    for rule_file in rule_files:
+        ruleset, problems = check_rules(rule_file, settings)
+        if ruleset is None:
+            raise RuleError("; ".join(str(p) for p in problems))
+        ruleset.params.update(spec.params)
+        for test in spec.tests:
+            outcomes.append(_run_one(test, ruleset))
+    return outcomes
+
+
+def _run_one(test: _Test, ruleset: Any) -> TestOutcome:
+    outcome = TestOutcome(test.name)
+    start = test.start or DEFAULT_START
+    source = MemorySource()
+    try:
+        for series in test.input_series:
+            metric, labels = _parse_series(series.series)
+            for minute, value in enumerate(expand_values(series.values)):
+                if value is None:
+                    continue
+                ids = {f"user-{i}" for i in range(series.users)}
+                source.add(
+                    metric, start + timedelta(minutes=minute), value, labels, distinct_ids=ids
+                )
+        silences = [
+            Silence(
+                matchers=[parse_matcher(m) for m in s.matchers],
+                starts_at=start + parse_duration(s.start),
+                ends_at=start + parse_duration(s.end),
+                author="rule test",
+                comment=s.comment,
+            )
+            for s in test.silences
+        ]
+        checks = sorted(test.alert_rule_test, key=lambda c: parse_duration(c.eval_time))
+    except ValueError as error:
+        outcome.failures.append(str(error))
+        return outcome
+
+    store, sink = MemoryStateStore(), CollectingSink()
+    known = {rule.name for rule in ruleset.rules}
+    minute = 0
+    for check in checks:
+        if check.alertname not in known:
+            outcome.failures.append(f"no rule named {check.alertname!r}")
+            continue
+        target = int(parse_duration(check.eval_time).total_seconds() // 60)
+        result = None
+        while minute < target:
+            minute += 1
+            result = evaluate(
+                ruleset,
+                source,
+                store,
+                start + timedelta(minutes=minute),
+                sink=sink,
+                silences=silences,
+            )
+        states = result.states if result else store.load_all()
+        firing = [s for s in states.values() if s.rule == check.alertname and s.state == "firing"]
+        _compare(check, firing, sink, outcome)
+    return outcome
+
+
+def _compare(check: _Check, firing: list[Any], sink: CollectingSink, outcome: TestOutcome) -> None:
+    where = f"{check.alertname} at {check.eval_time}"
+    unmatched = list(firing)
+    for expected in check.exp_alerts:
+        match = next(
+            (
+                s
+                for s in unmatched
+                if all(s.labels.get(k) == v for k, v in expected.exp_labels.items())
+            ),
+            None,
+        )
+        if match is None:
+            outcome.failures.append(
+                f"{where}: expected an alert with labels {expected.exp_labels}; "
+                f"firing: {[a.labels for a in firing]}"
+            )
+            continue
+        unmatched.remove(match)
+        if expected.exp_annotations:
+            sent = [n for n in sink.sent if n.labels == match.labels and n.status == "firing"]
+            got = sent[-1].annotations if sent else {}
+            for key, value in expected.exp_annotations.items():
+                if got.get(key) != value:
+                    outcome.failures.append(
+                        f"{where}: annotation {key!r} is {got.get(key)!r}, expected {value!r}"
+                    )
+    if unmatched:
+        outcome.failures.append(
+            f"{where}: unexpected firing alerts {[a.labels for a in unmatched]}"
+        )
+    if check.exp_notifications is not None:
+        count = sum(1 for n in sink.sent if n.labels.get("alertname") == check.alertname)
+        if count != check.exp_notifications:
+            outcome.failures.append(
+                f"{where}: {count} notifications sent, expected {check.exp_notifications}"
+            )
