@@ -27,6 +27,7 @@ from monitoring.errors import ConfigError
 from monitoring.health.settings import HealthSettings
 from monitoring.incidents.settings import IncidentSettings
 from monitoring.kpi.settings import KpiSettings
+from monitoring.maintenance.settings import MaintenanceSettings
 from monitoring.notifiers.settings import NotifySettings
 
 __all__ = ["FUNCTIONS_DIR", "Settings", "cached_settings", "iter_secrets", "load_settings"]
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     @property
     def is_emulated(self) -> bool:

@@ -78,8 +78,12 @@ def status_page(request: Request) -> Response:
 def evaluate_alerts(scheduled_at: datetime) -> None:
     from monitoring.alerts.jobs import run_evaluation
 
+    from monitoring.incidents.service import tick_guarded
+
     with invocation("evaluate_alerts") as call:
         run_evaluation(call.settings, now=scheduled_at)
+        # Escalations, status reminders and quiet-period closes need minute precision.
+        tick_guarded(call.settings, now=scheduled_at)
 
 
 def deliver_notifications(scheduled_at: datetime) -> None:
