@@ -1,0 +1,269 @@
+"""Replay a request log through the live pipeline, with the log's own times as the clock.
+
+Steps of ``replay_file``:
+
+1. open the file (plain or gzip) and detect its format from the first lines, unless named;
+2. parse every line and bucket requests by their own minute (``Aggregator``), holding only
+   the minutes still inside the lateness horizon;
+3. when a minute closes, in time order: record each request as an API performance event in
+   the KPI recorder, flush the minute's rollups to Firestore as a live instance would, run
+   the alert evaluator at the end of that minute with the rules of ``alerts.yaml``, and
+   deliver what it queued (or, in a dry run, only collect it);
+4. summarise lines, traffic, latency and the alert timeline.
+
+A dry run keeps alert state in memory and hands notifications to a collecting sink, so
+nothing is enqueued, delivered or opened as an incident; the KPI rollups are still written,
+because the evaluator reads them from Firestore.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitoring.replay.aggregate import Aggregator, MinuteBucket
+from monitoring.replay.endpoints import EndpointNamer
+from monitoring.replay.formats import detect_format, make_parser
+from monitoring.replay.source import LogSource
+from monitoring.replay.summary import AlertEpisode, ReplaySummary, SentNotification, summarise
+from monitoring.replay.timeparse import load_tz
+
+if TYPE_CHECKING:
+    from monitoring.alerts.evaluator import EvaluationResult, Sink
+    from monitoring.alerts.rules import RuleSet
+    from monitoring.alerts.state import StateStore
+    from monitoring.config import Settings
+    from monitoring.kpi.recorder import Recorder
+    from monitoring.notifiers.model import Notification
+
+__all__ = ["ReplayOptions", "replay_file"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_LINES = 20_000  # lines between progress reports
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+Progress = Callable[[int, int], None]  # (bytes read so far, file size)
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    format: str | None = None  # None: detect from the first ``detect_lines`` lines
+    tz: str | None = None  # zone of timestamps that carry none (HAProxy); None = UTC
+    dry_run: bool = False
+    horizon_minutes: int = 5  # how late (in minutes) a line may be and still be bucketed
+    evaluate: bool = True  # run the alert evaluator for every minute
+    max_endpoints: int = 50  # distinct endpoint labels before the rest become "other"
+    keep_line_numbers: int = 20  # rejected / late line numbers kept for the report
+    detect_lines: int = 50
+
+
+class _Pipeline:
+    """What happens to each closed minute: record, flush, evaluate, deliver."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: ReplayOptions,
+        on_notification: Callable[[Notification], None] | None,
+    ) -> None:
+        from monitoring.kpi.recorder import Recorder
+
+        self.settings = settings
+        self.options = options
+        self.on_notification = on_notification
+        # A recorder of its own that flushes only when told, once per closed minute; the
+        # series limit is raised because a log's whole endpoint mix arrives in one process.
+        kpi = settings.kpi.model_copy(
+            update={
+                "flush_interval_s": 1e12,
+                "flush_max_series": 10**9,
+                "max_series_per_metric": max(settings.kpi.max_series_per_metric, 1000),
+            }
+        )
+        self.recorder: Recorder = Recorder(settings.model_copy(update={"kpi": kpi}))
+        self.namer = EndpointNamer(options.max_endpoints)
+        self.refused = 0
+        self.evaluations = 0
+        self.evaluation_errors: list[str] = []
+        self.open_episodes: dict[str, AlertEpisode] = {}
+        self.episodes: list[AlertEpisode] = []
+        self.sent: list[SentNotification] = []
+        self._labels: dict[tuple[str, str, int], tuple[dict[str, str], dict[str, str]]] = {}
+        self.rules: RuleSet | None = None
+        self.store: StateStore | None = None
+        self.sink: Sink | None = None
+        if options.evaluate:
+            self._prepare_evaluation()
+
+    def _prepare_evaluation(self) -> None:
+        from monitoring.alerts.evaluator import CollectingSink
+        from monitoring.alerts.jobs import OutboxSink
+        from monitoring.alerts.rules import load_rules
+        from monitoring.alerts.state import FirestoreStateStore, MemoryStateStore
+
+        self.rules = load_rules(self.settings.alerts_file, self.settings)
+        if self.options.dry_run:
+            self.store, self.sink = MemoryStateStore(), CollectingSink()
+        else:
+            self.store, self.sink = FirestoreStateStore(self.settings), OutboxSink(self.settings)
+
+    def __call__(self, bucket: MinuteBucket) -> None:
+        minute_end = datetime.fromtimestamp((bucket.minute + 1) * 60, UTC)
+        self._record(bucket)
+        self.recorder.flush(now=minute_end)
+        if self.options.evaluate:
+            self._evaluate(minute_end)
+
+    def _record(self, bucket: MinuteBucket) -> None:
+        from monitoring.kpi.recorder import RecordError
+
+        record = self.recorder.record
+        for request in bucket.requests or ():
+            at = datetime.fromtimestamp(request.at, UTC)
+            counted, timed = self._labels_for(request.path, request.method, request.status)
+            status = request.status
+            try:
+                # The same events as kpi.recorder.track_api_performance, minus its immediate
+                # per-5xx notifications: a replay reports through the evaluator's timeline.
+                record("api_requests", 1, counted, at=at)
+                if request.latency_ms is not None:
+                    record("api_response_time_ms", request.latency_ms, timed, at=at)
+                if status >= 500:
+                    record("api_errors", 1, counted, at=at)
+                elif status in (401, 403):
+                    record(
+                        "auth_refused",
+                        1,
+                        {"endpoint": counted["endpoint"], "status": str(status)},
+                        at=at,
+                    )
+            except RecordError:
+                self.refused += 1
+
+    def _labels_for(
+        self, path: str, method: str, status: int
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        endpoint = self.namer(path)
+        key = (endpoint, method, status // 100)
+        labels = self._labels.get(key)
+        if labels is None:
+            verb = method if method in _METHODS else "OTHER"
+            labels = (
+                {"endpoint": endpoint, "method": verb, "status_class": f"{status // 100}xx"},
+                {"endpoint": endpoint, "method": verb},
+            )
+            self._labels[key] = labels
+        return labels
+
+    def _evaluate(self, now: datetime) -> None:
+        from monitoring.alerts.jobs import run_evaluation
+
+        result = run_evaluation(
+            self.settings, now, store=self.store, sink=self.sink, rules=self.rules
+        )
+        self.evaluations += 1
+        self.evaluation_errors.extend(f"{now:%Y-%m-%d %H:%M}Z {e}" for e in result.errors)
+        self._follow(result)
+        for notification in result.sent:
+            self.sent.append(
+                SentNotification(
+                    at=now,
+                    key=notification.key,
+                    status=notification.status,
+                    severity=notification.severity,
+                    title=notification.title,
+                )
+            )
+            if self.on_notification is not None:
+                self.on_notification(notification)
+        if result.sent and not self.options.dry_run:
+            from monitoring.notifiers.jobs import drain_outbox
+
+            drain_outbox(self.settings, now)
+
+    def _follow(self, result: EvaluationResult) -> None:
+        """Turn the evaluator's transitions into firing episodes with their peak value."""
+        from monitoring.alerts.state import fingerprint
+
+        for transition in result.transitions:
+            fp = fingerprint(transition.rule, transition.labels)
+            if transition.to_state == "firing":
+                state = result.states.get(fp)
+                episode = AlertEpisode(
+                    rule=transition.rule,
+                    labels=dict(transition.labels),
+                    severity=state.severity if state else "warning",
+                    fired_at=transition.at,
+                    peak_value=transition.value,
+                )
+                self.open_episodes[fp] = episode
+                self.episodes.append(episode)
+            elif transition.from_state == "firing" and fp in self.open_episodes:
+                self.open_episodes.pop(fp).resolved_at = transition.at
+        for fp, episode in self.open_episodes.items():
+            state = result.states.get(fp)
+            if state is None or state.value is None:
+                continue
+            if episode.peak_value is None or state.value > episode.peak_value:
+                episode.peak_value = state.value
+
+
+def replay_file(
+    settings: Settings,
+    path: Path,
+    options: ReplayOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    on_notification: Callable[[Notification], None] | None = None,
+) -> ReplaySummary:
+    """Replay the log at ``path`` (see the module docstring) and return its summary.
+
+    Raises ``ReplayInputError`` when the file cannot be read or its format recognised, and
+    ``RuleError`` when ``alerts.yaml`` does not load. Malformed lines are never fatal: they
+    are counted, and the first line numbers kept, in the summary.
+    """
+    options = options or ReplayOptions()
+    began = time.perf_counter()
+    tz = load_tz(options.tz)
+    with LogSource(path) as source:
+        fmt = options.format or detect_format(source.head(options.detect_lines), tz)
+        parse = make_parser(fmt, tz)
+        pipeline = _Pipeline(settings, options, on_notification)
+        aggregator = Aggregator(
+            horizon_minutes=options.horizon_minutes,
+            keep_requests=True,
+            on_minute=pipeline,
+            keep_line_numbers=options.keep_line_numbers,
+        )
+        lines = source.lines()
+        while chunk := list(itertools.islice(lines, _CHUNK_LINES)):
+            aggregator.consume(chunk, parse)
+            if progress is not None:
+                progress(source.position, source.size)
+        aggregator.finish()
+
+    summary = summarise(aggregator, path=str(path), fmt=fmt)
+    summary.dry_run = options.dry_run
+    summary.alerts = pipeline.episodes
+    summary.notifications = pipeline.sent
+    summary.evaluations = pipeline.evaluations
+    summary.evaluation_errors = pipeline.evaluation_errors
+    summary.refused_events = pipeline.refused
+    summary.endpoints_other = pipeline.namer.overflowed
+    summary.duration_s = round(time.perf_counter() - began, 3)
+    logger.info(
+        "replayed %s: %d lines, %d requests, %d rejected, %d alerts",
+        path,
+        summary.lines_read,
+        summary.requests,
+        summary.lines_rejected,
+        len(summary.alerts),
+    )
+    return summary
