@@ -1,0 +1,159 @@
+"""HTTP probes against a real local server that answers well, slowly, wrongly or not at all."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from monitoring.config import Settings, load_settings
+from monitoring.health.checks import run_checks
+from monitoring.health.probes import build_checks
+from monitoring.localstack.catchers import HttpReceiver, Reply
+
+from tests.conftest import START
+
+KEY = "sk-or-v1-test-0123456789abcdef"
+
+
+def _settings(**health: object) -> Settings:
+    values = {"disabled": ["firestore", "storage", "auth", "functions"], **health}
+    return load_settings(_env_file=None, FIREWATCH_PROJECT_ID="demo-firewatch-test", health=values)
+
+
+def _run(settings: Settings):  # type: ignore[no-untyped-def]
+    return run_checks(settings, START, checks=build_checks(settings, START))
+
+
+def _endpoint(
+    receiver: HttpReceiver, path: str = "/api/ping", **extra: object
+) -> dict[str, object]:
+    return {"name": "api", "url": f"{receiver.url}{path}", **extra}
+
+
+def test_endpoint_answering_expected_status_is_healthy(receiver: HttpReceiver) -> None:
+    receiver.script("/api/ping", Reply(200, "pong"))
+
+    report = _run(_settings(endpoints=[_endpoint(receiver, body_contains="pong")]))
+
+    assert report.status == "healthy"
+    assert report.checks[0].details == {"status_code": 200}
+    assert len(receiver.requests("/api/ping")) == 1
+
+
+def test_endpoint_answering_500_is_unhealthy(receiver: HttpReceiver) -> None:
+    receiver.script("/api/ping", Reply(500, "boom"))
+
+    report = _run(_settings(endpoints=[_endpoint(receiver)]))
+
+    assert report.status == "unhealthy"
+    assert report.checks[0].reason == "answered 500, expected 200"
+
+
+def test_endpoint_with_wrong_body_is_unhealthy(receiver: HttpReceiver) -> None:
+    receiver.script("/", Reply(200, "<html>maintenance</html>"))
+
+    report = _run(_settings(endpoints=[_endpoint(receiver, "/", body_contains="<div id=app>")]))
+
+    assert report.checks[0].status == "unhealthy"
+    assert report.checks[0].reason == "the body does not contain the expected text"
+
+
+def test_expected_status_other_than_200_is_honoured(receiver: HttpReceiver) -> None:
+    receiver.script("/login", Reply(302))
+
+    report = _run(_settings(endpoints=[_endpoint(receiver, "/login", expected_status=302)]))
+
+    assert report.status == "healthy"
+
+
+def test_slow_endpoint_is_degraded(receiver: HttpReceiver) -> None:
+    receiver.script("/api/ping", Reply(200, delay_s=0.3))
+
+    report = _run(_settings(endpoints=[_endpoint(receiver, degraded_after_ms=100)]))
+
+    assert report.status == "degraded"
+    assert report.checks[0].reason.startswith("slow: ")
+    assert report.checks[0].latency_ms >= 300
+
+
+def test_hanging_endpoint_is_unhealthy_within_its_timeout(receiver: HttpReceiver) -> None:
+    receiver.script("/api/ping", Reply(hang=True))
+
+    began = time.perf_counter()
+    report = _run(_settings(endpoints=[_endpoint(receiver, timeout_s=0.4)]))
+
+    assert time.perf_counter() - began < 0.4 + 0.5
+    assert report.status == "unhealthy"
+    assert report.checks[0].reason == "no answer within 0.4 s"
+
+
+def test_unreachable_endpoint_is_unhealthy() -> None:
+    report = _run(_settings(endpoints=[{"name": "api", "url": "http://127.0.0.1:9/"}]))
+
+    assert report.checks[0].reason == "connection failed"
+
+
+def test_noncritical_frontend_down_only_degrades(receiver: HttpReceiver) -> None:
+    receiver.script("/", Reply(503))
+    receiver.script("/api/ping", Reply(200))
+    endpoints = [
+        _endpoint(receiver),
+        {"name": "frontend", "url": f"{receiver.url}/", "critical": False},
+    ]
+
+    report = _run(_settings(endpoints=endpoints))
+
+    assert report.component("frontend").status == "unhealthy"  # type: ignore[union-attr]
+    assert report.status == "degraded"
+
+
+def _llm(receiver: HttpReceiver, **extra: object) -> Settings:
+    return _settings(llm_url=f"{receiver.url}/api/v1/key", llm_api_key=KEY, **extra)
+
+
+def test_llm_provider_is_asked_with_the_configured_key(receiver: HttpReceiver) -> None:
+    receiver.script("/api/v1/key", Reply(200, {"data": {"label": "x", "limit_remaining": 12.5}}))
+
+    report = _run(_llm(receiver))
+
+    assert report.component("llm").status == "healthy"  # type: ignore[union-attr]
+    assert receiver.requests("/api/v1/key")[0].header("Authorization") == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "reason"),
+    [
+        (Reply(401, {"error": "bad key"}), "unhealthy", "the provider refused the API key (401)"),
+        (Reply(429), "degraded", "rate limited by the provider (429)"),
+        (Reply(502), "unhealthy", "the provider answered 502"),
+        (
+            Reply(200, {"data": {"limit_remaining": 0}}),
+            "unhealthy",
+            "the API key has no credit left",
+        ),
+    ],
+    ids=["key-refused", "rate-limited", "bad-gateway", "no-credit"],
+)
+def test_llm_provider_answers_map_to_statuses(receiver, reply, status, reason) -> None:
+    receiver.script("/api/v1/key", reply)
+
+    report = _run(_llm(receiver))
+
+    llm = report.component("llm")
+    assert (llm.status, llm.reason) == (status, reason)  # type: ignore[union-attr]
+    assert KEY not in report.model_dump_json()
+
+
+def test_llm_down_is_not_critical_by_default(receiver: HttpReceiver) -> None:
+    receiver.script("/api/v1/key", Reply(503))
+
+    assert _run(_llm(receiver)).status == "degraded"
+
+
+def test_llm_check_is_skipped_without_a_key() -> None:
+    assert [c.name for c in build_checks(_settings(disabled=[]), START)] == [
+        "firestore",
+        "storage",
+        "auth",
+        "functions",
+    ]
