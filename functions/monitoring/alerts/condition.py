@@ -683,8 +683,12 @@ def compile_condition(
     try:
         tree = _parser().parse(text)
     except UnexpectedToken as error:
-        found = "end of condition" if error.token.type == "$END" else repr(str(error.token))
-        message = f"unexpected {found}; expected {_describe_expected(error.expected)}"
+        expected = _describe_expected(error.expected)
+        if error.token.type == "$END":
+            lines = text.splitlines() or [""]
+            message = f"unexpected end of condition; expected {expected}"
+            return None, [ConditionError(message, len(lines), len(lines[-1]) + 1)]
+        message = f"unexpected {str(error.token)!r}; expected {expected}"
         return None, [ConditionError(message, error.line, error.column)]
     except UnexpectedCharacters as error:
         pos = error.pos_in_stream or 0
