@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from monitoring.config import Settings
@@ -23,7 +24,7 @@ API = {"endpoint": "/prompts", "method": "GET"}
 MINUTE = Window(START, START + timedelta(minutes=1))
 
 
-def test_many_events_write_one_document_per_series_minute(recorder: Recorder, db) -> None:
+def test_many_events_write_one_document_per_series_minute(recorder: Recorder, db: Any) -> None:
     for i in range(1000):
         recorder.record(
             "api_response_time_ms", 10 + i % 50, API, at=START + timedelta(milliseconds=i)
@@ -37,7 +38,7 @@ def test_many_events_write_one_document_per_series_minute(recorder: Recorder, db
 
 
 def test_flushing_one_minute_twice_adds_into_the_same_document(
-    recorder: Recorder, kpis: KpiQuery, db
+    recorder: Recorder, kpis: KpiQuery, db: Any
 ) -> None:
     recorder.record("api_response_time_ms", 100, API, at=START)
     recorder.flush()
@@ -103,7 +104,7 @@ def test_unknown_metric_is_refused(recorder: Recorder) -> None:
 
 
 def test_new_label_set_over_the_cap_is_refused_and_not_stored(
-    firestore_emulator, storage_emulator, settings: Settings, kpis: KpiQuery
+    settings: Settings, kpis: KpiQuery
 ) -> None:
     capped = settings.model_copy(
         update={"kpi": settings.kpi.model_copy(update={"max_series_per_metric": 2})}
@@ -119,7 +120,7 @@ def test_new_label_set_over_the_cap_is_refused_and_not_stored(
     assert kpis.aggregate_by("feature_usage", "sum", MINUTE, by="feature") == {"a": 2, "b": 1}
 
 
-def test_size_bound_flushes_without_being_asked(settings: Settings, db) -> None:
+def test_size_bound_flushes_without_being_asked(settings: Settings, db: Any) -> None:
     small = settings.model_copy(
         update={"kpi": settings.kpi.model_copy(update={"flush_max_series": 3})}
     )
@@ -134,14 +135,14 @@ def test_size_bound_flushes_without_being_asked(settings: Settings, db) -> None:
 def test_record_invocation_records_cold_and_warm_apart_and_flushes(
     settings: Settings, kpis: KpiQuery
 ) -> None:
-    for cold, duration in ((True, 900.0), (False, 40.0), (False, 60.0)):
+    for is_cold, duration in ((True, 900.0), (False, 40.0), (False, 60.0)):
         record_invocation(
             settings,
             function="evaluate_alerts",
             duration_ms=duration,
             memory_mb=120,
-            success=not cold,
-            cold_start=cold,
+            success=not is_cold,
+            cold_start=is_cold,
             now=START,
         )
 
