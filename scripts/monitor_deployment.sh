@@ -36,7 +36,12 @@ rollback_hint() {
   echo "  git checkout ${previous} && firebase deploy --only functions${project:+ --project $project}" >&2
 }
 
-checks=$(( (minutes * 60 + interval - 1) / (interval > 0 ? interval : 1) ))
+# One check per interval; an interval of 0 runs one check per minute without waiting.
+if [ "$interval" -gt 0 ]; then
+  checks=$(( (minutes * 60 + interval - 1) / interval ))
+else
+  checks=$minutes
+fi
 [ "$checks" -ge 1 ] || checks=1
 for ((i = 1; i <= checks; i++)); do
   set +e
@@ -52,7 +57,7 @@ for ((i = 1; i <= checks; i++)); do
     echo "monitor_deployment: could not compare KPIs (firewatch exited ${status})." >&2
     exit "$status"
   fi
-  if [ "$i" -lt "$checks" ]; then
+  if [ "$i" -lt "$checks" ] && [ "$interval" -gt 0 ]; then
     sleep "$interval"
   fi
 done

@@ -5,12 +5,16 @@
 #
 # Usage: scripts/zero_downtime_deploy.sh --project ID --health-url URL [--minutes N]
 #        [--skip-tests] [--dry-run]
-# Environment: FIREBASE (default: firebase), FIREWATCH (default: functions/venv/bin/firewatch)
+# Environment: FIREBASE (default: firebase), FIREWATCH (default: functions/venv/bin/firewatch),
+# CHECK, HEALTH_CHECK, MONITOR (default: the scripts beside this one)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 FIREBASE=${FIREBASE:-firebase}
 FIREWATCH=${FIREWATCH:-functions/venv/bin/firewatch}
+CHECK=${CHECK:-scripts/check}
+HEALTH_CHECK=${HEALTH_CHECK:-scripts/health_check.sh}
+MONITOR=${MONITOR:-scripts/monitor_deployment.sh}
 
 project=""
 health_url=""
@@ -19,7 +23,7 @@ skip_tests=false
 dry_run=false
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -59,12 +63,12 @@ step() {
 if ! $skip_tests; then
   step "tests" make test
 fi
-step "lint and type checks" scripts/check
+step "lint and type checks" "$CHECK"
 step "validate alerts.yaml" "$FIREWATCH" alerts validate alerts.yaml
 step "deploy functions" "$FIREBASE" deploy --only functions --project "$project" --non-interactive
 step "deploy hosting" "$FIREBASE" deploy --only hosting --project "$project" --non-interactive
-step "health check" scripts/health_check.sh "$health_url"
+step "health check" "$HEALTH_CHECK" "$health_url"
 step "watch error rate and P95 for ${minutes} min" \
-  scripts/monitor_deployment.sh --minutes "$minutes" --project "$project"
+  "$MONITOR" --minutes "$minutes" --project "$project"
 
 if $dry_run; then echo "zero_downtime_deploy: dry run, nothing was changed"; else echo "zero_downtime_deploy: deployed"; fi

@@ -1,0 +1,225 @@
+"""The admin dashboard: access, the figures it shows, and a render in a real browser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from monitoring.clock import ManualClock
+from monitoring.config import Settings
+from monitoring.dashboard.endpoint import COOKIE, handle
+from monitoring.kpi.recorder import Recorder
+from werkzeug.serving import make_server
+
+from tests.conftest import REPO
+
+API_KEY = "test-api-key-5f1c9a"  # make_settings' key
+
+
+@pytest.fixture
+def seeded(settings: Settings, clock: ManualClock) -> ManualClock:
+    """An hour of traffic: 10 requests a minute, one 5xx in every minute of the last 10,
+    a prompt execution each minute at $0.02, 3 cache hits to 1 miss."""
+    recorder = Recorder(settings, clock=clock)
+    start = clock.now() - timedelta(hours=1)
+    for minute in range(60):
+        at = start + timedelta(minutes=minute, seconds=5)
+        for i in range(10):
+            status = 500 if (minute >= 50 and i == 0) else 200
+            labels = {
+                "endpoint": "/api/execute",
+                "method": "POST",
+                "status_class": f"{status // 100}xx",
+            }
+            recorder.record("api_requests", 1, labels, at=at)
+            if status == 500:
+                recorder.record("api_errors", 1, labels, at=at)
+            recorder.record(
+                "api_response_time_ms",
+                100 + 10 * i,
+                {"endpoint": "/api/execute", "method": "POST"},
+                at=at,
+            )
+        recorder.record("prompt_executions", 1, {"model": "gpt-4o", "status": "success"}, at=at)
+        recorder.record("prompt_cost_usd", 0.02, {"model": "gpt-4o"}, at=at)
+        recorder.record("cache_hits", 3, {"cache": "prompts"}, at=at)
+        recorder.record("cache_misses", 1, {"cache": "prompts"}, at=at)
+    recorder.flush(clock.now())
+    return clock
+
+
+def _app(settings: Settings, clock: ManualClock):  # type: ignore[no-untyped-def]
+    from flask import Flask, request
+    from monitoring.http import guarded
+
+    app = Flask("dashboard-test")
+
+    @guarded("dashboard")
+    def view(req):  # type: ignore[no-untyped-def]
+        return handle(req, settings, clock)
+
+    app.add_url_rule(
+        "/dashboard", "dashboard", lambda: view(request), methods=["GET", "POST", "PUT"]
+    )
+    return app
+
+
+def test_dashboard_without_credentials_shows_sign_in_with_401(settings, clock) -> None:
+    reply = _app(settings, clock).test_client().get("/dashboard")
+    assert reply.status_code == 401
+    assert b'name="api_key"' in reply.data
+    assert b"Requests per minute" not in reply.data
+
+
+def test_dashboard_json_without_credentials_is_401(settings, clock) -> None:
+    reply = _app(settings, clock).test_client().get("/dashboard?format=json")
+    assert reply.status_code == 401
+    assert reply.get_json() == {"error": "unauthorized"}
+
+
+def test_wrong_api_key_is_401_and_non_admin_token_is_403(settings, clock) -> None:
+    from tests.security_tokens import unsigned_id_token
+
+    client = _app(settings, clock).test_client()
+    assert client.get("/dashboard?format=json", headers={"X-API-Key": "nope"}).status_code == 401
+    token = unsigned_id_token("alice", admin=False)
+    reply = client.get("/dashboard?format=json", headers={"Authorization": f"Bearer {token}"})
+    assert reply.status_code == 403
+
+
+def test_sign_in_sets_a_session_cookie_that_is_not_the_key(settings, clock) -> None:
+    client = _app(settings, clock).test_client()
+    refused = client.post("/dashboard", data={"api_key": "wrong"})
+    assert refused.status_code == 401
+    accepted = client.post("/dashboard", data={"api_key": API_KEY})
+    assert accepted.status_code == 303
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None and cookie.value and API_KEY not in cookie.value
+    assert client.get("/dashboard").status_code == 200
+
+
+def test_dashboard_figures_come_from_the_rollups(settings, seeded) -> None:
+    client = _app(settings, seeded).test_client()
+    reply = client.get("/dashboard?format=json&range=1h", headers={"X-API-Key": API_KEY})
+    assert reply.status_code == 200
+    charts = reply.get_json()["charts"]
+    assert charts["request_rate"]["current"] == pytest.approx(10.0)
+    assert charts["error_rate"]["current"] == pytest.approx(10 / 600)
+    assert charts["cost_per_execution"]["current"] == pytest.approx(0.02)
+    assert charts["cache_hit_rate"]["current"] == pytest.approx(0.75)
+    # P95 of 100..190 ms in steps of 10 is 190 (nearest rank); the sketch is within 1%.
+    assert charts["p95_response_time"]["current"] == pytest.approx(190, rel=0.01)
+    assert charts["daily_cost"]["threshold"] == settings.daily_budget_usd
+    assert len(charts["error_rate"]["points"]) == 60
+    assert charts["page_load_p95"]["current"] is None  # no page loads recorded
+
+
+def test_unknown_range_is_a_400_naming_the_choices(settings, clock) -> None:
+    reply = (
+        _app(settings, clock)
+        .test_client()
+        .get("/dashboard?range=2y", headers={"X-API-Key": API_KEY})
+    )
+    assert reply.status_code == 400
+    assert "1h, 24h, 7d, 30d" in reply.get_json()["error"]
+
+
+def test_html_dashboard_has_every_chart_as_inline_svg_and_refreshes(settings, seeded) -> None:
+    reply = (
+        _app(settings, seeded)
+        .test_client()
+        .get("/dashboard?range=1h", headers={"X-API-Key": API_KEY})
+    )
+    page = reply.get_data(as_text=True)
+    assert reply.status_code == 200
+    for title in (
+        "Requests per minute",
+        "Error rate (5xx)",
+        "P95 response time",
+        "Page load P95",
+        "Prompt executions",
+        "Cost per execution",
+        "Daily cost vs budget",
+        "Cold starts",
+        "Cache hit rate",
+    ):
+        assert title in page
+    assert page.count("<svg") == 9
+    assert '<meta http-equiv="refresh" content="60">' in page
+    assert "<script" not in page and "http://" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+
+
+class _AdminProxy:
+    """Adds the API key header, as an authenticating proxy (IAP and the like) would; the
+    browser itself cannot set headers from the command line."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        environ["HTTP_X_API_KEY"] = API_KEY
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def served(settings, seeded) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, _AdminProxy(_app(settings, seeded)), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/dashboard?range=1h"
+    server.shutdown()
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.mark.browser
+def test_dashboard_renders_in_chromium(served: str, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", served],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    ).stdout
+    assert "Requests per minute" in dom
+    assert dom.count("<polyline") >= 5  # the charts with data drew lines
+
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "dashboard.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            *profile,
+            f"--screenshot={shot}",
+            "--window-size=1280,1400",
+            served,
+        ],
+        capture_output=True,
+        timeout=90,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000  # a real picture, not a blank page
