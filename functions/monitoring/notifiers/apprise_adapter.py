@@ -9,7 +9,10 @@ cold start should not pay for. https://github.com/caronc/apprise/wiki
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+import threading
+import warnings
+from functools import lru_cache
+from typing import Any, ClassVar
 
 from monitoring.errors import DeliveryError
 from monitoring.notifiers.base import Message, raise_unconfigured
@@ -17,6 +20,25 @@ from monitoring.notifiers.context import Context
 from monitoring.notifiers.routing import AppriseReceiver
 
 __all__ = ["AppriseNotifier"]
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _apprise() -> Any:
+    """Return the apprise module with its plug-ins loaded once, quietly.
+
+    Loading imports modules that raise DeprecationWarnings on Python 3.11 (imghdr via PGPy);
+    they are Apprise's to fix and must not surface as our warnings.
+    """
+    with _load_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        from apprise.manager_plugins import NotificationManager
+
+        # A singleton shared with Apprise's own lookups.
+        NotificationManager().load_modules()  # type: ignore[no-untyped-call]
+        return apprise
 
 
 class AppriseNotifier:
@@ -40,8 +62,7 @@ class AppriseNotifier:
     def send(self, message: Message) -> None:
         if not self.urls:
             raise raise_unconfigured("apprise", f"${self.urls_env}")
-        import apprise
-
+        apprise = _apprise()
         render = self.ctx.renderer.render
         policy, attempts = self.ctx.policy, 0
         sender = apprise.Apprise()

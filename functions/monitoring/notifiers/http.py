@@ -25,6 +25,24 @@ __all__ = ["HttpTransport", "RetryPolicy", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
+
+class _HideUrlPaths(logging.Filter):
+    """Cut the path and query from the URL in httpx's own "HTTP Request: POST <url>" line.
+
+    A Slack or webhook URL is the credential itself; httpx logs it at INFO on every call.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"{a.scheme}://{a.netloc.decode()}/***" if isinstance(a, httpx.URL) else a
+                for a in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_HideUrlPaths())
+
 Sleep = Callable[[float], None]
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 

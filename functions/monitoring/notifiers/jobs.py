@@ -47,6 +47,7 @@ __all__ = ["DrainResult", "context_for", "drain_outbox"]
 logger = logging.getLogger(__name__)
 
 LOCK_ID = "deliver_notifications"
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 MAX_RETRY_DELAY = timedelta(hours=1)
 
 
@@ -167,9 +168,11 @@ class _Drain:
     # 2. What is due ----------------------------------------------------------------------
 
     def _load(self) -> dict[str, list[_Item]]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
         query = (
             self.db.collection(Collections.OUTBOX)
-            .where("next_attempt_at", "<=", self.now)
+            .where(filter=FieldFilter("next_attempt_at", "<=", self.now))
             .order_by("next_attempt_at")
             .limit(self.policy.batch_size)
         )
@@ -201,6 +204,8 @@ class _Drain:
                 self._failed(name, item, failure)
             return []
 
+        # Most severe first, then oldest: a grouped message leads with what matters.
+        items.sort(key=lambda i: (SEVERITY_ORDER[i.notification.severity], _created(i), i.doc_id))
         size = self.policy.group_max if notifier.groups else 1
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         limit = config.rate_limit_per_minute or self.policy.rate_limit_per_minute
@@ -403,6 +408,10 @@ class _Drain:
                 batch, ops = self.db.batch(), 0
         if ops:
             batch.commit()
+
+
+def _created(item: _Item) -> datetime:
+    return as_utc(item.notification.created_at)
 
 
 def _errors(doc: _Doc) -> dict[str, str]:

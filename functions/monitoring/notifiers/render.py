@@ -39,7 +39,7 @@ class Renderer:
             loaders.insert(0, jinja2.FileSystemLoader(str(override_dir)))
         self._env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+            autoescape=lambda name: name == "html.j2",
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=False,
         )
@@ -53,8 +53,9 @@ class Renderer:
             return template.render(
                 message=message,
                 n=message.first,
-                firing=[n for n in message.notifications if n.status != "resolved"],
+                firing=[n for n in message.notifications if n.status == "firing"],
                 resolved=[n for n in message.notifications if n.status == "resolved"],
+                others=[n for n in message.notifications if n.status == "info"],
             ).strip()
         except jinja2.TemplateError as error:
             raise ConfigError(f"notification template {name}: {error}") from None

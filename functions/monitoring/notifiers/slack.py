@@ -7,6 +7,7 @@ the credential: it is never logged and errors say only "slack answered HTTP 404"
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
 import httpx
@@ -61,8 +62,10 @@ class SlackNotifier:
         if message.note:
             blocks.append(_context(message.note))
         if message.grouped:
-            firing = sum(n.status != "resolved" for n in message.notifications)
-            header = f"{firing} firing, {len(message.notifications) - firing} resolved"
+            counts = Counter(n.status for n in message.notifications)
+            header = f"{counts['firing']} firing, {counts['resolved']} resolved"
+            if counts["info"]:
+                header += f", {counts['info']} other"
             blocks.append({"type": "header", "text": {"type": "plain_text", "text": header}})
         for n in message.notifications[: MAX_BLOCKS // 3]:
             blocks += self._blocks(n)

@@ -1,0 +1,180 @@
+"""E-mail answers the same list as every channel, against real SMTP servers on loopback:
+the session's mail catcher, and scripted aiosmtpd servers that fail or demand a login."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from monitoring.errors import DeliveryError
+from monitoring.localstack.catchers import MailCatcher
+from monitoring.localstack.emulators import free_port
+from monitoring.notifiers import build_notifier
+from monitoring.notifiers.base import Message
+from monitoring.notifiers.context import Context
+from monitoring.notifiers.routing import EmailReceiver
+
+from tests.notifiers.conftest import SMTP_PASSWORD, Sleeps, alert
+
+RECIPIENTS = ["Ops Team <ops@example.com>", "José Müller <jose@example.com>"]
+
+
+def message(**changes: Any) -> Message:
+    return Message(key="outbox-7", notifications=[alert(**changes)], receiver="mail")
+
+
+def send(ctx: Context, msg: Message | None = None, to: list[str] | None = None) -> None:
+    config = EmailReceiver(kind="email", to=to or RECIPIENTS)
+    build_notifier("mail", config, ctx).send(msg or message())
+
+
+class Scripted:
+    """An aiosmtpd handler that answers DATA with the queued replies, then accepts."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.accepted = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.replies:
+            return self.replies.pop(0)
+        self.accepted += 1
+        return "250 OK"
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., tuple[Scripted, int]]]:
+    from aiosmtpd.controller import Controller
+
+    started: list[Any] = []
+
+    def start(*replies: str, **options: Any) -> tuple[Scripted, int]:
+        handler, port = Scripted(*replies), free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        started.append(controller)
+        return handler, port
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def test_it_sends_plain_text_and_html_to_every_recipient(
+    make_ctx: Callable[..., Context], mailbox: MailCatcher
+) -> None:
+    send(make_ctx())
+
+    [mail] = mailbox.messages
+    assert sorted(mail.rcpt_tos) == ["jose@example.com", "ops@example.com"]
+    assert mail.subject == "[FIRING] Error rate above 5%"
+    assert "Value: 12.5" in mail.text() and "users affected: 412" in mail.text()
+    assert "<h3" in mail.html() and "Error rate above 5%" in mail.html()
+    assert mail.message["From"] == "Firewatch <firewatch@localhost>"
+
+
+def test_non_ascii_subject_and_names_arrive_intact(
+    make_ctx: Callable[..., Context], mailbox: MailCatcher
+) -> None:
+    send(make_ctx(), message(title="Fehlerquote über 5 % — Zahlungen"))
+
+    [mail] = mailbox.messages
+    assert mail.subject == "[FIRING] Fehlerquote über 5 % — Zahlungen"
+    assert "José Müller <jose@example.com>" in str(mail.message["To"])
+    raw = mail.message.as_bytes()
+    assert b"=?utf-8?" in raw  # encoded on the wire (RFC 2047), decoded above
+
+
+def test_it_renders_resolved_with_its_own_subject(
+    make_ctx: Callable[..., Context], mailbox: MailCatcher
+) -> None:
+    send(make_ctx(), message(status="resolved"))
+
+    assert mailbox.messages[0].subject == "[RESOLVED] Error rate above 5%"
+    assert "RESOLVED - critical" in mailbox.messages[0].text()
+
+
+def test_html_from_the_sender_is_kept_and_text_is_escaped(
+    make_ctx: Callable[..., Context], mailbox: MailCatcher
+) -> None:
+    send(make_ctx(), message(summary="a <script> tag", html="<table id='report'></table>"))
+
+    html = mailbox.messages[0].html()
+    assert "<table id='report'></table>" in html
+    assert "a &lt;script&gt; tag" in html
+
+
+def test_it_retries_on_a_4xx_smtp_answer(
+    make_ctx: Callable[..., Context], scripted: Callable[..., tuple[Scripted, int]], sleeps: Sleeps
+) -> None:
+    handler, port = scripted("451 4.3.0 try again later", "421 4.7.0 busy")
+
+    send(make_ctx(smtp_port=port))
+
+    assert handler.accepted == 1
+    assert len(sleeps) == 2
+
+
+def test_it_stops_on_a_5xx_smtp_answer(
+    make_ctx: Callable[..., Context], scripted: Callable[..., tuple[Scripted, int]], sleeps: Sleeps
+) -> None:
+    handler, port = scripted("554 5.7.1 rejected")
+
+    with pytest.raises(DeliveryError, match="SMTP server answered 554") as raised:
+        send(make_ctx(smtp_port=port))
+
+    assert raised.value.permanent
+    assert handler.accepted == 0 and sleeps == []
+
+
+def test_a_closed_port_is_retried_then_reported(
+    make_ctx: Callable[..., Context], sleeps: Sleeps
+) -> None:
+    with pytest.raises(DeliveryError, match="could not be reached") as raised:
+        send(make_ctx(smtp_port=free_port()))
+
+    assert not raised.value.permanent
+    assert len(sleeps) == 2
+
+
+def test_it_logs_in_and_a_wrong_password_is_permanent_and_not_repeated(
+    make_ctx: Callable[..., Context],
+    scripted: Callable[..., tuple[Scripted, int]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = data.login == b"firewatch" and data.password == SMTP_PASSWORD.encode()
+        return AuthResult(success=ok, handled=False)
+
+    handler, port = scripted(authenticator=check, auth_require_tls=False)
+    caplog.set_level(logging.DEBUG)
+
+    send(make_ctx(smtp_port=port, smtp_username="firewatch", smtp_password=SMTP_PASSWORD))
+    with pytest.raises(DeliveryError) as raised:
+        send(make_ctx(smtp_port=port, smtp_username="firewatch", smtp_password="wrong-pass"))
+
+    assert handler.accepted == 1
+    assert raised.value.permanent and "rejected the login" in str(raised.value)
+    assert SMTP_PASSWORD not in caplog.text + str(raised.value)
+
+
+def test_the_message_id_is_the_same_on_a_resend(
+    make_ctx: Callable[..., Context], mailbox: MailCatcher
+) -> None:
+    send(make_ctx())
+    send(make_ctx())
+
+    first, second = (m.message["Message-ID"] for m in mailbox.messages)
+    assert first == second and first.endswith("@firewatch>")
+
+
+def test_description_masks_the_addresses(make_ctx: Callable[..., Context]) -> None:
+    config = EmailReceiver(kind="email", to=["alice@example.com"])
+
+    described = build_notifier("mail", config, make_ctx()).describe()
+
+    assert "alice@" not in described and "al***@example.com" in described
