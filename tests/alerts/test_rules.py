@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from monitoring.alerts.rules import check_rules, load_rules
-from monitoring.config import load_settings
+from monitoring.config import Settings, load_settings
 from monitoring.errors import RuleError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ routes:
 
 
 @pytest.fixture
-def settings():  # type: ignore[no-untyped-def]
+def settings() -> Settings:
     return load_settings(_env_file=None, daily_budget_usd=80)
 
 
@@ -34,7 +34,7 @@ def _write(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def test_shipped_file_has_every_rule_the_operations_guide_asks_for(settings) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_file_has_every_rule_the_operations_guide_asks_for(settings: Settings) -> None:
     ruleset = load_rules(SHIPPED, settings)
     conditions = {rule.name: rule.condition.text for rule in ruleset.rules}
     assert "error_rate > 0.5 for 2m" in conditions.values()
@@ -52,7 +52,7 @@ def test_shipped_file_has_every_rule_the_operations_guide_asks_for(settings) -> 
     assert ruleset.inhibit[0].source == {"alertname": "firestore_unhealthy"}
 
 
-def test_shipped_file_is_commented_for_each_rule(settings) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_file_is_commented_for_each_rule(settings: Settings) -> None:
     lines = SHIPPED.read_text().splitlines()
     for rule in load_rules(SHIPPED, settings).rules:
         at = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {rule.name}")
@@ -61,8 +61,8 @@ def test_shipped_file_is_commented_for_each_rule(settings) -> None:  # type: ign
 
 
 def test_a_valid_file_loads_with_versions_that_change_with_the_rule(
-    tmp_path: Path, settings
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, settings: Settings
+) -> None:
     rule = "groups:\n  - name: warning\n    rules:\n      - name: r\n        condition: {c}\n"
     first = load_rules(_write(tmp_path, rule.format(c="error_rate > 1%")), settings)
     second = load_rules(_write(tmp_path, rule.format(c="error_rate > 2%")), settings)
@@ -71,8 +71,8 @@ def test_a_valid_file_loads_with_versions_that_change_with_the_rule(
 
 
 def test_every_problem_is_reported_at_once_with_file_line_and_column(
-    tmp_path: Path, settings
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, settings: Settings
+) -> None:
     path = _write(
         tmp_path,
         """\
@@ -113,7 +113,9 @@ inhibit:
     assert len(problems) == 9
 
 
-def test_load_rules_raises_one_rule_error_listing_every_problem(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_load_rules_raises_one_rule_error_listing_every_problem(
+    tmp_path: Path, settings: Settings
+) -> None:
     path = _write(
         tmp_path,
         "groups:\n  - name: info\n    rules:\n"
@@ -126,8 +128,8 @@ def test_load_rules_raises_one_rule_error_listing_every_problem(tmp_path: Path, 
 
 
 def test_params_can_come_from_settings_and_unknown_settings_are_errors(
-    tmp_path: Path, settings
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, settings: Settings
+) -> None:
     body = (
         "groups:\n  - name: info\n    rules:\n      - {name: x, condition: 'daily_cost > spend'}\n"
     )
@@ -142,7 +144,7 @@ def test_params_can_come_from_settings_and_unknown_settings_are_errors(
     )
 
 
-def test_invalid_yaml_is_reported_with_its_position(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_yaml_is_reported_with_its_position(tmp_path: Path, settings: Settings) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("groups:\n  - name: [unclosed\n")
     _, problems = check_rules(path, settings)
