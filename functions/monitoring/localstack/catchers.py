@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -78,6 +79,8 @@ class MailCatcher:
     def start(self) -> MailCatcher:
         from aiosmtpd.controller import Controller
 
+        # aiosmtpd logs every connection at INFO under "mail.log".
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.port = self.port or free_port()
         self._controller = Controller(
             _MailHandler(self), hostname="127.0.0.1", port=self.port, **self._options

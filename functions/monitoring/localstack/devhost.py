@@ -120,6 +120,12 @@ class DevHost:
         self.jobs: list[ScheduledJob] = scheduled_jobs(functions, self.run_scheduled)
         self.scheduler = Scheduler(self.jobs, self.clock)
         self.history: list[Invocation] = []
+        # Functions declared with max_instances=1 never run twice at once, as deployed.
+        self._single = {
+            name: threading.Lock()
+            for name, fn in functions.items()
+            if getattr(fn.__firebase_endpoint__, "maxInstances", None) == 1
+        }
         self._stop = threading.Event()
         self.app = self._build_app()
 
@@ -130,11 +136,19 @@ class DevHost:
         from firebase_functions.scheduler_fn import ScheduledEvent
 
         function = self.functions[name]
+        single = self._single.get(name)
+        if single is not None:
+            with single:
+                self._invoke_scheduled(name, function, slot, ScheduledEvent)
+        else:
+            self._invoke_scheduled(name, function, slot, ScheduledEvent)
+
+    def _invoke_scheduled(self, name: str, function: Any, slot: datetime, event: Any) -> None:
         began = time.perf_counter()
         status = "ok"
         try:
             # __wrapped__ is the raw handler: errors propagate instead of becoming a 500.
-            function.__wrapped__(ScheduledEvent(job_name=f"local-{name}", schedule_time=slot))
+            function.__wrapped__(event(job_name=f"local-{name}", schedule_time=slot))
         except Exception as error:
             status = f"error: {type(error).__name__}: {error}"
             raise
@@ -148,13 +162,18 @@ class DevHost:
         logger.info("%s %s %s %.0f ms", trigger, name, status, duration_ms)
 
     def run_scheduler(self) -> None:
-        """Fire due jobs until ``stop()``; a failing job is logged and the loop goes on."""
+        """Fire due jobs until ``stop()``, each in its own thread so a slow one does not hold
+        back the others; a failing job is logged and the loop goes on."""
+
+        def fire(job: ScheduledJob, slot: datetime) -> None:
+            try:
+                job.run(slot)
+            except Exception:
+                logger.exception("scheduled function %s failed", job.name)
+
         while not self._stop.is_set():
             for job, slot in self.scheduler.due():
-                try:
-                    job.run(slot)
-                except Exception:
-                    logger.exception("scheduled function %s failed", job.name)
+                threading.Thread(target=fire, args=(job, slot), name=job.name, daemon=True).start()
             self._stop.wait(min(self.scheduler.seconds_until_next(), 30.0) + 0.05)
 
     def stop(self) -> None:
