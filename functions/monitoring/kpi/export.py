@@ -21,7 +21,7 @@ import httpx
 from monitoring.clock import as_utc, floor_minute
 from monitoring.errors import DeliveryError
 from monitoring.kpi.metrics import METRICS
-from monitoring.kpi.rollup import Rollup
+from monitoring.kpi.rollup import Rollup, nearest_rank
 from monitoring.store import Collections
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def series_for(settings: Settings, rollup: Rollup) -> dict[str, Any] | None:
     elif definition.kind == "gauge" and rollup.last is not None:
         value = rollup.last
     elif definition.kind == "distribution" and rollup.get_sketch() is not None:
-        value = float(rollup.get_sketch().get_quantile_value(0.95))
+        value = nearest_rank(rollup.get_sketch(), 0.95) or 0.0
         name = f"{rollup.metric}_p95"
     else:
         return None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from monitoring.clock import as_utc, floor_minute
 from monitoring.kpi.metrics import get_metric
 from monitoring.kpi.recorder import distinct_doc_id
-from monitoring.kpi.rollup import Rollup
+from monitoring.kpi.rollup import Rollup, nearest_rank
 from monitoring.store import Collections
 
 if TYPE_CHECKING:
@@ -311,7 +311,7 @@ def _reduce(rollups: Iterable[Rollup], agg: str, window: Window, q: float | None
             merged.merge(rollup)
         if merged is None or merged.get_sketch() is None:
             return None
-        value = merged.get_sketch().get_quantile_value(q)
+        value = nearest_rank(merged.get_sketch(), q)
         if value is None:
             return None
         # The sketch answers a bucket's representative value; never outside what was seen.

@@ -23,6 +23,7 @@ __all__ = [
     "doc_id",
     "encode_sketch",
     "label_key",
+    "nearest_rank",
     "new_sketch",
 ]
 
@@ -71,6 +72,21 @@ def decode_sketch(data: bytes) -> Any:
     message.ParseFromString(data)
     proto: Any = DDSketchProto
     return proto.from_proto(message)
+
+
+def nearest_rank(sketch: Any, q: float) -> float | None:
+    """Return the nearest-rank ``q`` quantile of ``sketch`` (None when it is empty).
+
+    DDSketch ranks at ``q * (n - 1)``; asking it for the rank ``ceil(q * n) - 1`` instead
+    gives the nearest-rank definition reports and alert thresholds use, so P95 of 20
+    values is the 19th smallest, as a spreadsheet would say.
+    """
+    n = sketch.count
+    if n <= 0:
+        return None
+    rank = max(0, math.ceil(q * n - 1e-9) - 1)
+    value = sketch.get_quantile_value(rank / (n - 1) if n > 1 else 0.0)
+    return None if value is None else float(value)
 
 
 @dataclass
