@@ -59,6 +59,7 @@ def dev(
             console.print(f"  {base}/{name}")
         console.print(f"  scheduled: {', '.join(job.name for job in host.jobs)}")
         console.print(f"  inbox (mail and webhooks): {base}/__/inbox")
+        console.print(f"  dashboard: {base}/dashboard  (API key: {stack.api_key})")
         console.print(
             f"  Firestore emulator: {stack.firestore.url}   Storage emulator: {stack.storage.host}"
         )

@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class LocalStack:
 
     project_id: str = "demo-firewatch"
     bucket: str = "firewatch-backups"
+    api_key: str = field(
+        default_factory=lambda: os.environ.get("FIREWATCH_API_KEY") or "dev-" + secrets.token_hex(8)
+    )
     firestore: FirestoreEmulator = field(init=False)
     storage: StorageEmulator = field(init=False)
     mail: MailCatcher = field(init=False)
@@ -85,6 +89,9 @@ class LocalStack:
             "FIREWATCH_NOTIFY__SMTP_PORT": str(self.mail.port),
             "FIREWATCH_NOTIFY__SMTP_SECURITY": "none",
             "FIREWATCH_DEV_WEBHOOK_URL": self.hooks.url,
+            # Admin endpoints (dashboard, detailed health) need a key; a local one is made up
+            # unless the user set their own.
+            "FIREWATCH_API_KEY": self.api_key,
         }
 
     def stop(self) -> None:
