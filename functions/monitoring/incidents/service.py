@@ -130,9 +130,11 @@ def list_incidents(
     settings: Settings, *, open_only: bool = False, since: datetime | None = None
 ) -> list[Incident]:
     """Return incidents, newest first; ``since`` keeps those opened at or after it."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
     query = _collection(settings)
     if open_only:
-        query = query.where("open", "==", True)
+        query = query.where(filter=FieldFilter("open", "==", True))
     incidents = [_load(doc.to_dict() or {}) for doc in query.stream()]
     if since is not None:
         incidents = [i for i in incidents if i.opened_at >= since]
@@ -151,13 +153,13 @@ def _mutate(settings: Settings, incident_id: str, change: Callable[[Incident], N
         if not snap.exists:
             raise NotFound(f"no incident {incident_id!r}; `firewatch incident list` shows them")
         incident = _load(snap.to_dict() or {})
+        # Transactions allow no read after a write: read the service pointer first.
+        lock = _lock_ref(settings, incident.service)
+        held = lock.get(transaction=transaction)
         change(incident)
         transaction.set(ref, _dump(incident))
-        if not incident.open:
-            lock = _lock_ref(settings, incident.service)
-            held = lock.get(transaction=transaction)
-            if held.exists and (held.to_dict() or {}).get("incident_id") == incident.id:
-                transaction.delete(lock)
+        if not incident.open and (held.to_dict() or {}).get("incident_id") == incident.id:
+            transaction.delete(lock)
         return incident
 
     result: Incident = run(client.transaction())
