@@ -7,8 +7,7 @@ are bounded: they are cleared when full, which only costs re-parsing.
 
 from __future__ import annotations
 
-import calendar
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitoring.replay.model import Malformed, ReplayInputError
@@ -53,12 +52,14 @@ def _offset_seconds(zone: str) -> int:
 def _epoch(
     year: int, month: int, day: int, hour: int, minute: int, second: int, zone: tzinfo | None
 ) -> float:
-    """Return the epoch of a wall-clock time in ``zone`` (None = UTC)."""
-    if zone is None:
-        return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
+    """Return the epoch of a wall-clock time in ``zone`` (None = UTC).
+
+    Raises ``ValueError`` for an impossible time (second 77, 31 February); only cache
+    misses come here, so building a datetime to validate costs nothing per line.
+    """
     # fold=0 picks the first of two ambiguous wall times at a DST change, as most log
     # tools do; nothing in a zone-less line can tell them apart.
-    return datetime(year, month, day, hour, minute, second, tzinfo=zone).timestamp()
+    return datetime(year, month, day, hour, minute, second, tzinfo=zone or UTC).timestamp()
 
 
 class ClfClock:
