@@ -39,7 +39,15 @@ def health_settings(
     """Return a factory of emulator settings with ``health`` fields overridden."""
 
     def build(**health: Any) -> Settings:
-        values = {"disabled": ONLY_STORES, "cache_s": 0, "timeout_s": 2.0, **health}
+        # Generous defaults: a first gRPC call on a loaded CI machine can take seconds, and
+        # only the tests about latency or deadlines should see it; they set their own.
+        values = {
+            "disabled": ONLY_STORES,
+            "cache_s": 0,
+            "timeout_s": 10.0,
+            "degraded_after_ms": 8000,
+            **health,
+        }
         return make_settings(firestore_emulator, storage_emulator, health=values)
 
     return build

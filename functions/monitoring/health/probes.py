@@ -120,23 +120,33 @@ def auth_probe(settings: Settings, timeout_s: float) -> Outcome:
 def build_checks(settings: Settings, now: datetime) -> list[Check]:
     """Return every configured check: the built-ins not disabled, then the app's URLs."""
     from monitoring.health.deadman import functions_probe
-    from monitoring.health.web import endpoint_probe, llm_probe
+    from monitoring.health.web import endpoint_probe, http_client, llm_probe
 
     health = settings.health
     timeout = health.timeout_s
     slow = health.degraded_after_ms
 
-    def builtin(name: str, probe: Any) -> Check:
-        return Check(name, probe, timeout, name not in health.non_critical, slow)
+    def builtin(name: str, probe: Any, prepare: Any) -> Check:
+        critical = name not in health.non_critical
+        return Check(name, probe, timeout, critical, slow, prepare)
+
+    def firestore() -> object:
+        return firestore_client(settings)
 
     candidates = [
-        builtin("firestore", lambda: firestore_probe(settings, now, timeout)),
-        builtin("storage", lambda: storage_probe(settings, now, timeout)),
-        builtin("auth", lambda: auth_probe(settings, timeout)),
-        builtin("functions", lambda: functions_probe(settings, now, timeout)),
+        builtin("firestore", lambda: firestore_probe(settings, now, timeout), firestore),
+        builtin(
+            "storage",
+            lambda: storage_probe(settings, now, timeout),
+            lambda: storage_client(settings),
+        ),
+        builtin(
+            "auth", lambda: auth_probe(settings, timeout), lambda: _auth_client(settings, timeout)
+        ),
+        builtin("functions", lambda: functions_probe(settings, now, timeout), firestore),
     ]
     if health.llm_api_key is not None:
-        candidates.append(builtin("llm", lambda: llm_probe(settings, timeout)))
+        candidates.append(builtin("llm", lambda: llm_probe(settings, timeout), http_client))
     checks = [check for check in candidates if check.name not in health.disabled]
 
     for endpoint in health.endpoints:
@@ -148,6 +158,7 @@ def build_checks(settings: Settings, now: datetime) -> list[Check]:
                 endpoint_timeout,
                 endpoint.critical and endpoint.name not in health.non_critical,
                 endpoint.degraded_after_ms,
+                http_client,
             )
         )
     return checks

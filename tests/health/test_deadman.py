@@ -1,0 +1,130 @@
+"""The functions check: a dead man's switch over the heartbeats that invocations write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from monitoring.clock import ManualClock
+from monitoring.config import Settings
+from monitoring.health.deadman import SCHEDULES, Schedule, assess, functions_probe, grace
+from monitoring.health.heartbeat import write_heartbeat
+from monitoring.health.settings import HealthSettings
+from monitoring.localstack.devhost import load_functions
+
+from tests.health.conftest import MakeSettings
+
+DAILY = Schedule("0 2 * * *", 1800)
+HEALTH = HealthSettings()  # grace: max(120 s, 10 % of the interval) + the function's timeout
+
+
+def test_schedules_match_the_decorators_in_main_py() -> None:
+    declared = {}
+    for name, function in load_functions().items():
+        endpoint = function.__firebase_endpoint__
+        if endpoint.scheduleTrigger:
+            assert endpoint.scheduleTrigger.get("timeZone") in (None, "Etc/UTC", "UTC"), name
+            declared[name] = Schedule(
+                str(endpoint.scheduleTrigger["schedule"]), float(endpoint.timeoutSeconds)
+            )
+
+    assert declared == SCHEDULES
+
+
+def test_daily_grace_is_a_tenth_of_a_day_plus_the_timeout() -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+    assert grace(DAILY, now, HEALTH) == timedelta(hours=2.4, seconds=1800)
+
+
+# The 02:00 backup of 3 March is due once 02:00 + 2.4 h + 30 min = 04:54 has passed.
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2026, 3, 3, 4, 53, 59, tzinfo=UTC), "healthy"),
+        (datetime(2026, 3, 3, 4, 54, 0, tzinfo=UTC), "healthy"),
+        (datetime(2026, 3, 3, 4, 54, 1, tzinfo=UTC), "unhealthy"),
+    ],
+    ids=["before-grace-ends", "at-the-boundary", "past-the-boundary"],
+)
+def test_missed_backup_is_caught_after_its_grace(now: datetime, expected: str) -> None:
+    heartbeat = {"last_started": datetime(2026, 3, 2, 2, 0, 3, tzinfo=UTC), "last_success": True}
+    watched_since = datetime(2026, 1, 1, tzinfo=UTC)
+
+    status, facts = assess("scheduled_backup", DAILY, heartbeat, watched_since, now, HEALTH)
+
+    assert status == expected
+    if expected == "unhealthy":
+        assert facts["reason"] == "missed the run due at 2026-03-03 02:00 UTC"
+
+
+def test_failed_last_run_degrades() -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    heartbeat = {
+        "last_started": datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+        "last_success": False,
+        "last_error": "BackupError",
+    }
+
+    status, facts = assess("scheduled_backup", DAILY, heartbeat, now, now, HEALTH)
+
+    assert (status, facts["reason"]) == ("degraded", "last run failed (BackupError)")
+
+
+def _only(make: MakeSettings, name: str) -> Settings:
+    others = [n for n in SCHEDULES if n != name]
+    return make(disabled=["firestore", "storage", "auth"], heartbeat_ignore=others)
+
+
+def _heartbeat(settings: Settings, name: str, at: datetime, success: bool = True) -> None:
+    write_heartbeat(settings, name, started=at, finished=at + timedelta(seconds=2), success=success)
+
+
+def test_evaluator_that_stops_is_caught(health_settings: MakeSettings, clock: ManualClock) -> None:
+    settings = _only(health_settings, "evaluate_alerts")
+    _heartbeat(settings, "evaluate_alerts", clock.now())
+
+    on_time = functions_probe(settings, clock.advance(minutes=2), 2.0)
+    # Per minute: due once the slot + 120 s grace + 55 s timeout has passed with no run.
+    stopped = functions_probe(settings, clock.advance(minutes=2), 2.0)
+
+    assert on_time.status == "healthy"
+    assert on_time.reason == "1 scheduled functions on time"
+    assert stopped.status == "unhealthy"
+    assert stopped.reason == "evaluate_alerts missed the run due at 2026-03-02 12:01 UTC"
+    assert stopped.details["evaluate_alerts"]["last_started"] == "2026-03-02T12:00:00+00:00"  # type: ignore[index]
+
+
+def test_backup_that_never_runs_is_unhealthy_after_its_first_slot(
+    health_settings: MakeSettings, clock: ManualClock
+) -> None:
+    settings = _only(health_settings, "scheduled_backup")
+
+    first_look = functions_probe(settings, clock.now(), 2.0)
+    next_day = functions_probe(settings, clock.advance(hours=17), 2.0)  # 05:00 next day
+
+    assert first_look.status == "healthy"
+    assert first_look.details["scheduled_backup"]["reason"] == "no run expected yet"  # type: ignore[index]
+    assert next_day.status == "unhealthy"
+    assert next_day.reason == "scheduled_backup never ran; a run was due at 2026-03-03 02:00 UTC"
+
+
+def test_backup_that_ran_keeps_the_check_healthy(
+    health_settings: MakeSettings, clock: ManualClock
+) -> None:
+    settings = _only(health_settings, "scheduled_backup")
+    functions_probe(settings, clock.now(), 2.0)
+    clock.set(datetime(2026, 3, 3, 2, 0, 5, tzinfo=UTC))
+    _heartbeat(settings, "scheduled_backup", clock.now())
+
+    assert functions_probe(settings, clock.advance(hours=20), 2.0).status == "healthy"
+
+
+def test_every_scheduled_function_is_watched_by_default(
+    health_settings: MakeSettings, clock: ManualClock
+) -> None:
+    settings = health_settings(disabled=["firestore", "storage", "auth"])
+
+    outcome = functions_probe(settings, clock.now(), 2.0)
+
+    assert sorted(outcome.details or {}) == sorted(SCHEDULES)
