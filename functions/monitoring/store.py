@@ -46,6 +46,7 @@ class Collections:
     RATE_LIMITS = "fw_rate_limits"
     FLAGS = "fw_flags"
     STATUS = "fw_status"
+    RESTORES = "fw_restores"
     KPI_STATE = "fw_kpi_state"
 
 
