@@ -206,7 +206,8 @@ def test_public_answers_reuse_a_young_report(
     fresh = call(settings, clock)
     call(settings, clock, headers=API_KEY)  # detailed: always a new run
 
-    assert len(receiver.requests("/api/ping")) == 3
+    # status 0 would be a hung request of an earlier test, recorded when it was released
+    assert len([r for r in receiver.requests("/api/ping") if r.status]) == 3
     assert cached.get_json()["time"] == "2026-03-02T12:00:00+00:00"
     assert fresh.get_json()["time"] == "2026-03-02T12:00:10+00:00"
 
