@@ -1,0 +1,183 @@
+"""Mitigation plug-ins, in dry run and for real.
+
+The circuit breaker runs against the Firestore emulator. The security lockdown runs against
+a local HTTP stand-in for the Firebase Auth emulator: FIREBASE_AUTH_EMULATOR_HOST points the
+Admin SDK at the ``receiver`` fixture, which records the SDK's REST calls. The real Auth
+emulator (``firebase emulators:start --only auth``) does start here, but it needs more than
+two minutes to get ready on this machine (it waits on network look-ups before serving),
+which is too slow for the suite; set AUTH_EMULATOR_FOR_TESTS=host:port to also run the
+lockdown against an already running Auth emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from monitoring.clock import ManualClock
+from monitoring.config import Settings
+from monitoring.errors import InputError
+from monitoring.incidents import service
+from monitoring.incidents.mitigation import is_flag_open, run_mitigation
+from monitoring.localstack.catchers import HttpReceiver, Reply
+from monitoring.store import Collections, firestore_client
+
+REAL_AUTH_EMULATOR = os.environ.get("AUTH_EMULATOR_FOR_TESTS")
+
+
+def _drop_admin_app(settings: Settings) -> None:
+    # The Admin SDK caches its auth client (and the emulator host it read) on the app.
+    import firebase_admin
+
+    with contextlib.suppress(ValueError):
+        firebase_admin.delete_app(firebase_admin.get_app(f"firewatch-{settings.project_id}"))
+
+
+@pytest.fixture
+def auth_stand_in(
+    settings: Settings, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HttpReceiver]:
+    from monitoring.store import reset_clients
+
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", f"127.0.0.1:{receiver.port}")
+    _drop_admin_app(settings)
+    reset_clients()
+
+    def answer(method: str, path: str, body: bytes) -> Reply:
+        if path.endswith("/accounts:batchGet"):
+            users = [{"localId": uid} for uid in ("u-1", "u-2", "u-3")]
+            return Reply(body={"users": users})
+        if path.endswith("/accounts:update"):
+            return Reply(body={"localId": json.loads(body)["localId"]})
+        return Reply(status=404, body={"error": {"message": "USER_NOT_FOUND"}})
+
+    receiver.respond_with(answer)
+    yield receiver
+    _drop_admin_app(settings)
+    reset_clients()
+
+
+def test_circuit_breaker_dry_run_changes_nothing(settings: Settings, clock: ManualClock) -> None:
+    result = run_mitigation(
+        settings, "circuit_breaker", {"flag": "payments"}, now=clock.now(), actor="ana"
+    )
+    assert result.dry_run is True
+    assert "would open" in result.summary
+    assert is_flag_open(settings, "payments") is False
+    assert list(firestore_client(settings).collection(Collections.AUDIT).stream()) == []
+
+
+def test_circuit_breaker_sets_the_flag_the_app_reads_and_records_it(
+    settings: Settings, clock: ManualClock
+) -> None:
+    incident = service.open_incident(
+        settings, title="Payments failing", now=clock.now(), actor="ana"
+    )
+    result = run_mitigation(
+        settings,
+        "circuit_breaker",
+        {"flag": "payments", "reason": "provider 5xx"},
+        now=clock.now(),
+        actor="ana",
+        dry_run=False,
+        incident_id=incident.id,
+    )
+    assert result.details == {"flag": "payments", "open": True, "was_open": False}
+    flag = firestore_client(settings).collection(Collections.FLAGS).document("payments").get()
+    assert (flag.to_dict() or {})["open"] is True
+    assert is_flag_open(settings, "payments") is True
+
+    entry = service.get_incident(settings, incident.id).timeline[-1]
+    assert (entry.kind, entry.actor, entry.public) == ("mitigation", "ana", False)
+    audit = [d.to_dict() for d in firestore_client(settings).collection(Collections.AUDIT).stream()]
+    assert [a["action"] for a in audit if a] == ["mitigation.circuit_breaker"]
+
+    run_mitigation(
+        settings,
+        "circuit_breaker",
+        {"flag": "payments", "open": False},
+        now=clock.now(),
+        actor="ana",
+        dry_run=False,
+    )
+    assert is_flag_open(settings, "payments") is False
+
+
+def test_lockdown_dry_run_counts_users_without_revoking(
+    settings: Settings, clock: ManualClock, auth_stand_in: HttpReceiver
+) -> None:
+    result = run_mitigation(
+        settings, "security_lockdown", {"all": True}, now=clock.now(), actor="ana"
+    )
+    assert (result.dry_run, result.details) == (True, {"users": 3})
+    paths = [r.path.split("?")[0] for r in auth_stand_in.requests()]
+    assert all(p.endswith("/accounts:batchGet") for p in paths)
+    assert paths  # it did list the users
+
+
+def test_lockdown_revokes_refresh_tokens_through_the_admin_sdk(
+    settings: Settings, clock: ManualClock, auth_stand_in: HttpReceiver
+) -> None:
+    result = run_mitigation(
+        settings,
+        "security_lockdown",
+        {"uids": ["u-1", "u-2"]},
+        now=clock.now(),
+        actor="ana",
+        dry_run=False,
+    )
+    updates = auth_stand_in.requests(
+        f"/identitytoolkit.googleapis.com/v1/projects/{settings.project_id}/accounts:update"
+    )
+    bodies: list[dict[str, Any]] = [r.json() for r in updates]
+    assert [b["localId"] for b in bodies] == ["u-1", "u-2"]
+    assert all(b["validSince"] for b in bodies)
+    assert result.details == {"users": 2, "not_found": 0}
+    assert "u-1" not in result.summary  # user ids stay out of summaries and the audit log
+
+
+def test_lockdown_needs_users_or_all(settings: Settings, clock: ManualClock) -> None:
+    with pytest.raises(InputError, match="uids"):
+        run_mitigation(settings, "security_lockdown", {}, now=clock.now(), actor="ana")
+
+
+def test_unknown_mitigation_is_refused(settings: Settings, clock: ManualClock) -> None:
+    with pytest.raises(InputError, match="circuit_breaker"):
+        run_mitigation(settings, "reboot_everything", {}, now=clock.now(), actor="ana")
+
+
+@pytest.mark.skipif(
+    REAL_AUTH_EMULATOR is None, reason="set AUTH_EMULATOR_FOR_TESTS=host:port of an Auth emulator"
+)
+def test_lockdown_against_the_real_auth_emulator(
+    settings: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from firebase_admin import auth
+    from monitoring.store import firebase_app
+
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", str(REAL_AUTH_EMULATOR))
+    _drop_admin_app(settings)
+    app = firebase_app(settings)
+    uid = f"lock-{clock.now():%H%M%S}"
+    with contextlib.suppress(auth.UserNotFoundError):
+        auth.delete_user(uid, app=app)
+    auth.create_user(uid=uid, app=app)
+    before = auth.get_user(uid, app=app).tokens_valid_after_timestamp
+
+    dry = run_mitigation(settings, "security_lockdown", {"uids": [uid]}, now=clock.now(), actor="a")
+    assert auth.get_user(uid, app=app).tokens_valid_after_timestamp == before
+    assert dry.details == {"users": 1}
+
+    import time as wall
+
+    wall_before = int(wall.time())
+    run_mitigation(
+        settings, "security_lockdown", {"uids": [uid]}, now=clock.now(), actor="a", dry_run=False
+    )
+    after = auth.get_user(uid, app=app).tokens_valid_after_timestamp
+    assert after >= wall_before * 1000
+    _drop_admin_app(settings)
