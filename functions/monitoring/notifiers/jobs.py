@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 LOCK_ID = "deliver_notifications"
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 MAX_RETRY_DELAY = timedelta(hours=1)
+MARK_BATCH = 50
 
 
 @dataclass
@@ -145,6 +146,7 @@ class _Drain:
         self.docs: dict[str, _Doc] = {}
         self.lock = threading.Lock()
         self.notifiers: dict[str, Notifier] = {}
+        self.marks: list[tuple[str, str, dict[str, Any]]] = []
 
     def run(self) -> DrainResult:
         due = self._load()
@@ -280,16 +282,28 @@ class _Drain:
         self._write(name, items)
 
     def _write(self, name: str, items: list[_Item]) -> None:
-        """Record each item's state for ``name`` right after the send, so a crash later in
-        this drain cannot resend what is already marked."""
+        """Record each item's state for ``name`` soon after the send, so a crash later in
+        this drain resends at most the last few messages, not everything it sent.
+
+        Marks are committed in batches of ``MARK_BATCH``: one commit per message would cost
+        more than the sends themselves when a receiver cannot group (PagerDuty).
+        """
         from google.cloud.firestore_v1.field_path import FieldPath
 
-        batch = self.db.batch()
-        for item in items:
-            ref = self.db.collection(Collections.OUTBOX).document(item.doc_id)
-            with self.lock:
+        with self.lock:
+            for item in items:
                 entry = dict(self.docs[item.doc_id].receivers[name])
-            batch.update(ref, {FieldPath("receivers", name).to_api_repr(): entry})
+                path = FieldPath("receivers", name).to_api_repr()
+                self.marks.append((item.doc_id, path, entry))
+            if len(self.marks) < MARK_BATCH:
+                return
+            marks, self.marks = self.marks, []
+        self._commit_marks(marks)
+
+    def _commit_marks(self, marks: list[tuple[str, str, dict[str, Any]]]) -> None:
+        batch = self.db.batch()
+        for doc_id, path, entry in marks:
+            batch.update(self.db.collection(Collections.OUTBOX).document(doc_id), {path: entry})
         batch.commit()
 
     # 5. Failure, dead letters and failover -------------------------------------------------
@@ -379,6 +393,8 @@ class _Drain:
     # 6. Settle -----------------------------------------------------------------------------
 
     def _settle(self) -> None:
+        # The full receiver states written below supersede any marks still buffered.
+        self.marks = []
         batch, ops = self.db.batch(), 0
         for doc_id, doc in self.docs.items():
             ref = self.db.collection(Collections.OUTBOX).document(doc_id)
@@ -396,10 +412,8 @@ class _Drain:
                 record = self.db.collection(Collections.DELIVERIES).document(doc_id)
                 states = {name: e["state"] for name, e in doc.receivers.items()}
                 batch.delete(ref)
-                batch.set(
-                    record,
-                    {"receivers": states, "settled_at": self.now, "errors": _errors(doc)},
-                    merge=True,
+                batch.update(
+                    record, {"receivers": states, "settled_at": self.now, "errors": _errors(doc)}
                 )
                 self.result.settled += 1
             ops += 2

@@ -27,7 +27,7 @@ from monitoring.store import Collections, firestore_client
 if TYPE_CHECKING:
     from monitoring.config import Settings
 
-__all__ = ["RETENTION", "enqueue", "outbox_id", "pending_entry", "routing_for"]
+__all__ = ["RETENTION", "enqueue", "enqueue_many", "outbox_id", "pending_entry", "routing_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,29 @@ def enqueue(
     """
     from google.api_core.exceptions import AlreadyExists, Conflict
 
+    db = client or firestore_client(settings)
+    batch = db.batch()
+    doc_id, added = _add(settings, batch, db, notification, receivers, now, chain)
+    if not added:
+        return doc_id
+    try:
+        batch.commit()
+    except (AlreadyExists, Conflict):
+        logger.debug("notification %s already enqueued", notification.key)
+    return doc_id
+
+
+def _add(
+    settings: Settings,
+    batch: Any,
+    db: Any,
+    notification: Notification,
+    receivers: Sequence[str] | None,
+    now: datetime | None,
+    chain: Sequence[str],
+) -> tuple[str, bool]:
+    """Add the two creates of one notification to ``batch``; return its outbox id and
+    whether anything was added (nothing when no receiver is left)."""
     now = as_utc(now or notification.created_at)
     doc_id = outbox_id(notification)
     routing = routing_for(settings)
@@ -102,11 +125,9 @@ def enqueue(
         logger.info(
             "no receiver for notification %s", notification.key, extra={"outbox_id": doc_id}
         )
-        return doc_id
+        return doc_id, False
 
-    db = client or firestore_client(settings)
     stored = notification.model_dump(mode="json")
-    batch = db.batch()
     batch.create(
         db.collection(Collections.DELIVERIES).document(doc_id),
         {
@@ -129,8 +150,41 @@ def enqueue(
             "receivers": {name: pending_entry(now) for name in names},
         },
     )
-    try:
-        batch.commit()
-    except (AlreadyExists, Conflict):
-        logger.debug("notification %s already enqueued", notification.key)
-    return doc_id
+    return doc_id, True
+
+
+def enqueue_many(
+    settings: Settings,
+    notifications: Sequence[Notification],
+    receivers: Sequence[str] | None = None,
+    *,
+    now: datetime | None = None,
+    chunk: int = 200,
+) -> list[str]:
+    """Enqueue each notification as ``enqueue`` does and return the ids in order.
+
+    Notifications are written ``chunk`` at a time in one atomic batch; a chunk that meets a
+    duplicate fails whole and is then enqueued one by one, so each stays idempotent.
+    """
+    from google.api_core.exceptions import AlreadyExists, Conflict
+
+    db = firestore_client(settings)
+    ids: list[str] = []
+    for start in range(0, len(notifications), chunk):
+        part = notifications[start : start + chunk]
+        batch, part_ids, writes = db.batch(), [], 0
+        for n in part:
+            if (doc_id := outbox_id(n)) in part_ids:
+                part_ids.append(doc_id)  # the same notification twice in one call
+                continue
+            part_ids.append(doc_id)
+            writes += _add(settings, batch, db, n, receivers, now, ())[1]
+        if not writes:
+            ids += part_ids
+            continue
+        try:
+            batch.commit()
+        except (AlreadyExists, Conflict):
+            part_ids = [enqueue(settings, n, receivers, now=now, client=db) for n in part]
+        ids += part_ids
+    return ids
