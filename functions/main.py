@@ -18,6 +18,19 @@ UTC = scheduler_fn.Timezone("Etc/UTC")
 # monitoring.config reads them. Set each with `firebase functions:secrets:set NAME`.
 API_KEY = params.SecretParam("FIREWATCH_API_KEY")
 ADMIN_SECRETS = [API_KEY]
+# Notifier credentials (monitoring.notifiers.settings); set an unused one to "unset".
+NOTIFY_SECRETS = [
+    params.SecretParam(f"FIREWATCH_NOTIFY__{name}")
+    for name in (
+        "SMTP_PASSWORD",
+        "SLACK_WEBHOOK_URL",
+        "TWILIO_AUTH_TOKEN",
+        "PAGERDUTY_ROUTING_KEY",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
+        "APPRISE_URLS",
+    )
+]
 
 
 @https_fn.on_request(timeout_sec=30, memory=options.MemoryOption.MB_256, secrets=ADMIN_SECRETS)
@@ -40,12 +53,16 @@ def status_page(req: https_fn.Request) -> https_fn.Response:
     return entrypoints.status_page(req)
 
 
-@scheduler_fn.on_schedule(schedule="* * * * *", timezone=UTC, timeout_sec=55, max_instances=1)
+@scheduler_fn.on_schedule(
+    schedule="* * * * *", timezone=UTC, timeout_sec=55, max_instances=1, secrets=NOTIFY_SECRETS
+)
 def evaluate_alerts(event: scheduler_fn.ScheduledEvent) -> None:
     entrypoints.evaluate_alerts(event.schedule_time)
 
 
-@scheduler_fn.on_schedule(schedule="* * * * *", timezone=UTC, timeout_sec=55, max_instances=1)
+@scheduler_fn.on_schedule(
+    schedule="* * * * *", timezone=UTC, timeout_sec=55, max_instances=1, secrets=NOTIFY_SECRETS
+)
 def deliver_notifications(event: scheduler_fn.ScheduledEvent) -> None:
     entrypoints.deliver_notifications(event.schedule_time)
 

@@ -72,6 +72,14 @@ def test_admin_http_functions_receive_the_api_key_secret(manifest: dict) -> None
     assert {"name": "FIREWATCH_API_KEY", "type": "secret"} in manifest["params"]
 
 
+def test_notification_functions_receive_the_notifier_secrets(manifest: dict) -> None:
+    for name in ("evaluate_alerts", "deliver_notifications"):
+        keys = [s["key"] for s in manifest["endpoints"][name]["secretEnvironmentVariables"]]
+        assert "FIREWATCH_NOTIFY__SLACK_WEBHOOK_URL" in keys
+        assert "FIREWATCH_NOTIFY__SMTP_PASSWORD" in keys
+    assert {"name": "FIREWATCH_NOTIFY__TWILIO_AUTH_TOKEN", "type": "secret"} in manifest["params"]
+
+
 def test_importing_main_creates_no_google_client() -> None:
     script = (
         "import sys, main;"

@@ -19,6 +19,7 @@ from monitoring.notifiers.settings import NotifySettings
 __all__ = ["Context"]
 
 PREFIX = "FIREWATCH_NOTIFY__"
+UNSET = "unset"
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Context:
             value = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
         else:
             value = os.environ.get(env_name)
-        if value:
-            register_secrets([value])
-        return value or None
+        # A deployed function must be given every declared secret; "unset" marks one the
+        # operator does not use.
+        if not value or value.strip().lower() == UNSET:
+            return None
+        register_secrets([value])
+        return value

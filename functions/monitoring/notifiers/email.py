@@ -86,7 +86,8 @@ class EmailNotifier:
             with smtp:
                 if s.smtp_security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
-                if s.smtp_username and self.password:
+                # The dev mail catcher takes no login; production credentials stay unused.
+                if s.smtp_username and self.password and not self.ctx.dev_url:
                     smtp.login(s.smtp_username, self.password)
                 smtp.send_message(mail)
         except smtplib.SMTPAuthenticationError:

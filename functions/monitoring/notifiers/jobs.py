@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import uuid
 from collections import defaultdict
@@ -81,10 +82,12 @@ class _Doc:
 def context_for(settings: Settings) -> Context:
     """Return the notifier context; in local mode aimed at the dev catchers (see settings)."""
     notify = settings.notify
+    # `firewatch dev` (localstack.devhost) exports its webhook catcher's URL under this name.
+    dev_url = notify.dev_webhook_url or os.environ.get("FIREWATCH_DEV_WEBHOOK_URL")
     catch_all = notify.dev_catch_all
     if catch_all is None:
-        catch_all = settings.environment == "local" and notify.dev_webhook_url is not None
-    return Context(settings=notify, dev_url=notify.dev_webhook_url if catch_all else None)
+        catch_all = settings.environment == "local" and dev_url is not None
+    return Context(settings=notify, dev_url=dev_url if catch_all else None)
 
 
 def drain_outbox(

@@ -50,7 +50,8 @@ class NotifySettings(BaseModel):
     templates_dir: Path | None = Field(
         None, description="A folder whose *.j2 files replace the built-in templates."
     )
-    # ``firewatch dev`` sets this to its webhook catcher. With ``dev_catch_all`` unset, every
-    # receiver is sent to the catchers whenever this is set and the environment is local.
+    # The dev webhook catcher; ``firewatch dev`` exports it as FIREWATCH_DEV_WEBHOOK_URL, which
+    # is read when this is unset. With ``dev_catch_all`` unset, every receiver is sent to the
+    # catchers whenever a URL is known and the environment is local.
     dev_webhook_url: str | None = None
     dev_catch_all: bool | None = None
