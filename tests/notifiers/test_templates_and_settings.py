@@ -39,7 +39,7 @@ def test_a_broken_operator_template_names_the_template(
         "mail", EmailReceiver(kind="email", to=["a@b.c"]), make_ctx(templates_dir=tmp_path)
     )
 
-    with pytest.raises(ConfigError, match="notification template subject.j2"):
+    with pytest.raises(ConfigError, match=r"notification template subject\.j2"):
         notifier.send(Message(key="k", notifications=[alert()]))
 
 
