@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitoring.maintenance.report import Section
 
@@ -301,37 +301,36 @@ def dependency_section(settings: Settings, now: datetime) -> Section:
 # Backups -----------------------------------------------------------------------------------
 
 
-def _get(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
 def backup_section(settings: Settings, now: datetime) -> Section:
-    from monitoring.backups.catalog import list_backups  # type: ignore[import-not-found,unused-ignore]
-    from monitoring.backups.verify import verify_backup  # type: ignore[import-not-found,unused-ignore]
+    from monitoring.backups.catalog import list_backups
+    from monitoring.backups.verify import verify_backup
 
     backups = list_backups(settings)
-    if not backups:
-        return Section(key="backups", title="Backups", status="fail", summary="No backup exists.")
-    newest = backups[0]
-    backup_id = str(_get(newest, "id", "backup_id"))
-    result = verify_backup(settings, backup_id)
-    ok = bool(_get(result, "ok", "verified", "passed"))
-    problems = _get(result, "problems", "errors", "issues") or []
-    finished = _get(newest, "finished_at", "completed_at", "created_at", "started_at")
-    rows = [["Newest backup", backup_id], ["Verified", "yes" if ok else "no"]]
-    status = "ok" if ok else "fail"
-    summary = f"Backup {backup_id} {'verified' if ok else 'did not verify'}."
-    if isinstance(finished, datetime):
-        age = now - finished
-        rows.append(["Age", f"{age.total_seconds() / 3600:.1f} h"])
-        if age > timedelta(hours=26) and ok:
-            status = "warn"
-            summary += f" It is {age.total_seconds() / 3600:.0f} h old; the nightly backup is late."
-    rows.extend(["Problem", str(problem)] for problem in list(problems)[:10])
+    done = [b for b in backups if b.state == "succeeded"]
+    if not done:
+        return Section(
+            key="backups", title="Backups", status="fail", summary="No completed backup exists."
+        )
+    newest = done[0]
+    result = verify_backup(settings, newest.id)
+    rows = [
+        ["Newest backup", f"{newest.id} ({newest.kind})"],
+        ["Documents", f"{newest.documents:,}"],
+        ["Verified", "yes" if result.ok else "no"],
+    ]
+    status = "ok" if result.ok else "fail"
+    summary = f"Backup {newest.id} {'verified' if result.ok else 'did not verify'}."
+    failed = [b for b in backups[: backups.index(newest)] if b.state == "failed"]
+    if failed:
+        status = "fail"
+        summary += f" The newer backup {failed[0].id} failed: {failed[0].error or 'no reason'}."
+    finished = newest.finished_at or newest.started_at
+    age = now - finished
+    rows.append(["Age", f"{age.total_seconds() / 3600:.1f} h"])
+    if age > timedelta(hours=26) and status == "ok":
+        status = "warn"
+        summary += f" It is {age.total_seconds() / 3600:.0f} h old; the nightly backup is late."
+    rows.extend(["Problem", problem] for problem in result.problems[:10])
     return Section(
         key="backups",
         title="Backups",

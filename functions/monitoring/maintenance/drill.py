@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitoring.maintenance.report import Section
+from monitoring.store import firestore_client
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -13,53 +14,86 @@ if TYPE_CHECKING:
 __all__ = ["incidents_month_section", "restore_drill_section"]
 
 
-def _get(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
 def restore_drill_section(settings: Settings, now: datetime) -> Section:
-    """Restore the newest backup into a scratch namespace and check what came back.
+    """Restore the newest logical backup into a scratch namespace and check what came back.
 
-    Raises (and so reports the part as failed) when the backups subsystem offers no restore
-    API: a drill that did not restore anything must never read as passed.
+    Steps: 1. pick the newest succeeded logical backup (a managed export can only be imported
+    over the live paths, so it cannot be drilled into a scratch namespace); 2. stream its
+    documents (``monitoring.backups.logical.iter_documents``) into
+    ``<drill_prefix>/<run>/<original path>``; 3. read every one back and compare the count
+    with the manifest and the content hash with the backup's; 4. delete the scratch copy.
     """
-    from monitoring.backups.catalog import list_backups  # type: ignore[import-not-found,unused-ignore]
+    from monitoring.backups.catalog import list_backups, load_manifest
+    from monitoring.backups.codec import content_hash, decode
+    from monitoring.backups.logical import iter_documents
 
-    try:
-        from monitoring.backups.restore import (  # type: ignore[import-not-found,unused-ignore]
-            restore_backup,
-        )
-    except ImportError:
-        raise NotImplementedError(
-            "the backups subsystem has no restore API (monitoring.backups.restore."
-            "restore_backup); the drill did not run"
-        ) from None
-
-    backups = list_backups(settings)
-    if not backups:
+    candidates = [b for b in list_backups(settings) if b.state == "succeeded"]
+    logical = [b for b in candidates if b.kind == "logical"]
+    if not logical:
         return Section(
-            key="restore_drill", title="Restore drill", status="fail", summary="No backup exists."
+            key="restore_drill",
+            title="Restore drill",
+            status="fail",
+            summary="No succeeded logical backup to restore"
+            + (f" (newest is the managed export {candidates[0].id})." if candidates else "."),
         )
-    backup_id = str(_get(backups[0], "id", "backup_id"))
-    namespace = f"{settings.maintenance.drill_prefix}_{now:%Y%m}"
-    result = restore_backup(settings, backup_id, target_prefix=namespace)
-    ok = bool(_get(result, "ok", "verified", "passed"))
-    restored = _get(result, "documents", "restored", "count")
-    rows = [["Backup", backup_id], ["Scratch namespace", namespace]]
-    if restored is not None:
-        rows.append(["Documents restored", str(restored)])
-    problems = list(_get(result, "problems", "errors", "issues") or [])
-    rows.extend(["Problem", str(problem)] for problem in problems[:10])
+    backup = logical[0]
+    manifest = load_manifest(settings, backup.id)
+    client = firestore_client(settings)
+    root = f"{settings.maintenance.drill_prefix}/{now:%Y%m%dT%H%M}-{backup.id}".replace(" ", "_")
+
+    source: list[tuple[str, Any]] = []
+    batch, pending = client.batch(), 0
+    for path, data in iter_documents(settings, manifest):
+        value = decode(data, client)
+        source.append((path, value))
+        batch.set(client.document(f"{root}/{path}"), value)
+        pending += 1
+        if pending >= 400:
+            batch.commit()
+            batch, pending = client.batch(), 0
+    if pending:
+        batch.commit()
+
+    refs = [client.document(f"{root}/{path}") for path, _ in source]
+    restored: list[tuple[str, Any]] = []
+    for i in range(0, len(refs), 300):
+        for snap in client.get_all(refs[i : i + 300]):
+            if snap.exists:
+                restored.append((snap.reference.path.removeprefix(root + "/"), snap.to_dict()))
+    problems = []
+    if len(restored) != manifest.documents:
+        problems.append(
+            f"{len(restored)} documents came back; the manifest lists {manifest.documents}"
+        )
+    if content_hash(restored) != content_hash(source):
+        problems.append("restored content differs from the backup")
+
+    cleanup = client.batch()
+    for n, ref in enumerate(refs, 1):
+        cleanup.delete(ref)
+        if n % 400 == 0:
+            cleanup.commit()
+            cleanup = client.batch()
+    cleanup.commit()
+
+    rows = [
+        ["Backup", f"{backup.id} ({backup.kind}, {manifest.read_time:%Y-%m-%d %H:%M} UTC)"],
+        ["Scratch namespace", root],
+        ["Documents restored", f"{len(restored)} of {manifest.documents}"],
+        ["Collections", ", ".join(manifest.collections) or "none"],
+    ]
+    rows.extend(["Problem", problem] for problem in problems)
     return Section(
         key="restore_drill",
         title="Restore drill",
-        status="ok" if ok else "fail",
-        summary=f"Backup {backup_id} {'restored and checked' if ok else 'did not restore cleanly'}"
-        f" into {namespace}.",
+        status="fail" if problems else "ok",
+        summary=(
+            f"Backup {backup.id} restored into a scratch namespace and matched: "
+            f"{len(restored)} documents, same content."
+            if not problems
+            else f"Backup {backup.id} did not restore cleanly: {'; '.join(problems)}."
+        ),
         columns=["Check", "Result"],
         rows=rows,
     )

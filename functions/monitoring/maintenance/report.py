@@ -96,9 +96,11 @@ def overall(sections: Sequence[Section]) -> SectionStatus:
 def store_report(settings: Settings, report: Report) -> None:
     """Write the report to ``fw_reports/<id>`` (the id is per kind and period: re-runs
     overwrite)."""
-    firestore_client(settings).collection(Collections.REPORTS).document(report.id).set(
-        report.model_dump(mode="json")
-    )
+    data = report.model_dump(mode="json")
+    for section in data["sections"]:
+        # Firestore stores no array directly inside an array.
+        section["rows"] = [{"cells": row} for row in section["rows"]]
+    firestore_client(settings).collection(Collections.REPORTS).document(report.id).set(data)
 
 
 def render_html(report: Report) -> str:
