@@ -4,11 +4,12 @@ and settings for the Firestore emulator with a routing file made per test."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from monitoring.config import Settings
@@ -61,12 +62,17 @@ def notify_settings(base_url: str, mail_port: int, **overrides: Any) -> dict[str
 
 
 @pytest.fixture
-def make_ctx(receiver: Any, mailbox: MailCatcher, sleeps: Sleeps) -> Callable[..., Context]:
+def make_ctx(
+    receiver: Any, mailbox: MailCatcher, sleeps: Sleeps
+) -> Iterator[Callable[..., Context]]:
+    client = httpx.Client()
+
     def build(**overrides: Any) -> Context:
         settings = NotifySettings(**notify_settings(receiver.url, mailbox.port, **overrides))
-        return Context(settings=settings, sleep=sleeps, rng=random.Random(7))
+        return Context(settings=settings, sleep=sleeps, rng=random.Random(7), client=client)
 
-    return build
+    yield build
+    client.close()
 
 
 def alert(**changes: Any) -> Notification:

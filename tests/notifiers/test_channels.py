@@ -328,3 +328,13 @@ def test_an_unconfigured_channel_fails_permanently_naming_the_variable(
         notifier.send(message())
 
     assert raised.value.permanent
+
+
+def test_slack_escapes_markup_in_alert_text(
+    make_ctx: Callable[..., Context], receiver: HttpReceiver
+) -> None:
+    slack = CHANNELS[0]
+    make(slack, make_ctx(), receiver).send(message(title="p99 > 2s <b>&</b>"))
+
+    blocks = str(receiver.requests(slack.path)[0].json()["attachments"][0]["blocks"])
+    assert "p99 &gt; 2s &lt;b&gt;&amp;&lt;/b&gt;" in blocks

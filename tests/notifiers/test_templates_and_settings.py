@@ -86,3 +86,24 @@ def test_defaults_point_at_a_local_mail_catcher() -> None:
         1025,
         "none",
     )
+
+
+@pytest.mark.parametrize(
+    ("environment", "catch_all", "expected"),
+    [("local", None, True), ("production", None, False), ("local", False, False)],
+    ids=["local-default", "production", "switched-off"],
+)
+def test_the_dev_catchers_url_from_firewatch_dev_is_used_only_locally(
+    monkeypatch: pytest.MonkeyPatch, environment: str, catch_all: bool | None, expected: bool
+) -> None:
+    from monitoring.config import load_settings
+    from monitoring.notifiers.jobs import context_for
+
+    monkeypatch.setenv("FIREWATCH_DEV_WEBHOOK_URL", "http://127.0.0.1:4321")
+    settings = load_settings(
+        _env_file=None, environment=environment, notify={"dev_catch_all": catch_all}
+    )
+
+    ctx = context_for(settings)
+
+    assert ctx.dev_url == ("http://127.0.0.1:4321" if expected else None)

@@ -74,6 +74,8 @@ def test(
 
     Example: firewatch notify test oncall-slack
     """
+    import httpx
+
     from monitoring.errors import DeliveryError, FirewatchError
     from monitoring.notifiers import build_notifier
     from monitoring.notifiers.base import Message
@@ -100,6 +102,7 @@ def test(
         created_at=now,
     )
     ctx = context_for(settings)
+    ctx.client = httpx.Client()
     notifier = build_notifier(receiver, config, ctx)
     began = time.perf_counter()
     error: FirewatchError | None = None
@@ -109,6 +112,8 @@ def test(
         )
     except (DeliveryError, FirewatchError) as raised:
         error = raised
+    finally:
+        ctx.client.close()
     outcome = {
         "receiver": receiver,
         "kind": config.kind,

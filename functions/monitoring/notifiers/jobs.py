@@ -26,9 +26,11 @@ import threading
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from monitoring.clock import as_utc, floor_minute
 from monitoring.errors import DeliveryError, FirewatchError
@@ -110,10 +112,17 @@ def drain_outbox(
     if not _acquire(db, holder, now, settings.notify.lease_s):
         logger.info("another drain holds the outbox lock; skipping")
         return DrainResult(skipped=True)
+    own_client = ctx.client is None
+    if own_client:
+        # One connection pool for every receiver of this drain, closed when it ends.
+        limits = httpx.Limits(max_connections=settings.notify.workers * 2)
+        ctx = replace(ctx, client=httpx.Client(limits=limits, follow_redirects=False))
     try:
         return _Drain(settings, db, ctx, routing, now).run()
     finally:
         _release(db, holder)
+        if own_client and ctx.client is not None:
+            ctx.client.close()
 
 
 def _acquire(db: Any, holder: str, now: datetime, lease_s: float) -> bool:

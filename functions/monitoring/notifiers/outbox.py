@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitoring.clock import as_utc
+from monitoring.clock import as_utc, floor_minute
 from monitoring.errors import ConfigError
 from monitoring.notifiers.model import Notification
 from monitoring.notifiers.routing import Routing, load_routing
@@ -113,7 +113,9 @@ def _add(
 ) -> tuple[str, bool]:
     """Add the two creates of one notification to ``batch``; return its outbox id and
     whether anything was added (nothing when no receiver is left)."""
-    now = as_utc(now or notification.created_at)
+    # Due from the start of its minute: a drain for the same scheduler slot (whose time is
+    # the slot's, not the wall clock's) delivers it at once.
+    now = floor_minute(as_utc(now or notification.created_at))
     doc_id = outbox_id(notification)
     routing = routing_for(settings)
     names = list(routing.route(notification) if receivers is None else receivers)

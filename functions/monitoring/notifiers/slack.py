@@ -25,6 +25,12 @@ ICONS = {"resolved": ":white_check_mark:", "critical": ":rotating_light:", "warn
 MAX_BLOCKS = 45  # Slack refuses more than 50 blocks in a message.
 
 
+def escape(text: str) -> str:
+    """Return ``text`` safe inside mrkdwn: Slack reads <, > and & as markup.
+    https://api.slack.com/reference/surfaces/formatting#escaping"""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _icon(n: Notification) -> str:
     return ICONS["resolved"] if n.status == "resolved" else ICONS.get(n.severity, ":bell:")
 
@@ -60,7 +66,7 @@ class SlackNotifier:
     def payload(self, message: Message) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = []
         if message.note:
-            blocks.append(_context(message.note))
+            blocks.append(_context(escape(message.note)))
         if message.grouped:
             counts = Counter(n.status for n in message.notifications)
             header = f"{counts['firing']} firing, {counts['resolved']} resolved"
@@ -80,19 +86,22 @@ class SlackNotifier:
         return {"text": text, "attachments": [{"color": colour_of, "blocks": blocks}]}
 
     def _blocks(self, n: Notification) -> list[dict[str, Any]]:
-        title = f"{_icon(n)} *{status_word(n)}*: {n.title}"
+        title = f"{_icon(n)} *{status_word(n)}*: {escape(n.title)}"
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": title}}
         facts = {"Severity": n.severity, **n.fields}
         if n.value is not None:
             facts["Value"] = f"{n.value:g}"
         section["fields"] = [
-            {"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in list(facts.items())[:10]
+            {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"}
+            for k, v in list(facts.items())[:10]
         ]
         blocks = [section]
         if n.summary:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": n.summary[:3000]}})
+            blocks.append(
+                {"type": "section", "text": {"type": "mrkdwn", "text": escape(n.summary)[:3000]}}
+            )
         if n.links:
-            links = " | ".join(f"<{href}|{text}>" for text, href in n.links.items())
+            links = " | ".join(f"<{href}|{escape(text)}>" for text, href in n.links.items())
             blocks.append(_context(links))
         return blocks
 
