@@ -33,8 +33,8 @@ def alert(clock: ManualClock, status: str = "firing", **labels: str) -> Notifica
     return Notification(
         key=f"alert:{labels['alertname']}:{sorted(labels.items())}",
         kind="alert",
-        status=status,  # type: ignore[arg-type]
-        severity=labels.pop("severity", "critical"),  # type: ignore[arg-type]
+        status=status,
+        severity=labels.pop("severity", "critical"),
         title=f"{labels['alertname']} on {labels['service']}",
         labels=labels,
         created_at=clock.now(),

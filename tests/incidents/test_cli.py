@@ -1,0 +1,88 @@
+"""`firewatch incident ...` against the Firestore emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from monitoring.cli import app
+from monitoring.config import Settings
+from monitoring.incidents import service
+from typer.testing import CliRunner
+
+from tests.conftest import PROJECT, REPO
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("FIREWATCH_PROJECT_ID", PROJECT)
+    monkeypatch.setenv("FIREWATCH_ALERTS_FILE", str(REPO / "alerts.yaml"))
+    monkeypatch.setenv("FIREWATCH_ACTOR", "ana")
+    return CliRunner()
+
+
+def test_open_ack_update_resolve_and_list_through_the_cli(
+    cli: CliRunner, settings: Settings
+) -> None:
+    opened = cli.invoke(app, ["incident", "open", "Checkout failing", "--priority", "p1", "--json"])
+    assert opened.exit_code == 0, opened.output
+    incident_id = json.loads(opened.stdout)["id"]
+
+    acked = cli.invoke(app, ["incident", "ack", incident_id, "--as", "bo"])
+    assert acked.exit_code == 0
+    assert "acknowledged by bo" in acked.stdout
+
+    updated = cli.invoke(
+        app, ["incident", "update", incident_id, "Rolling back", "--status", "identified"]
+    )
+    assert updated.exit_code == 0, updated.output
+    listed = json.loads(cli.invoke(app, ["incident", "list", "--json"]).stdout)
+    assert [(i["id"], i["status"], i["priority"]) for i in listed] == [
+        (incident_id, "identified", "P1")
+    ]
+
+    resolved = cli.invoke(app, ["incident", "resolve", incident_id, "--message", "Rolled back"])
+    assert resolved.exit_code == 0
+    assert "review due" in resolved.stdout
+    stored = service.get_incident(settings, incident_id)
+    assert [e.actor for e in stored.timeline] == ["ana", "bo", "ana", "ana"]
+    assert cli.invoke(app, ["incident", "list"]).stdout.strip() == "no open incidents"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["incident", "open", "x", "--priority", "P9"], "P0, P1, P2, P3"),
+        (["incident", "update", "INC-1", "m", "--status", "done"], "investigating"),
+        (["incident", "mitigate", "circuit_breaker", "--params", "{bad"], "not JSON"),
+    ],
+    ids=["bad-priority", "bad-status", "bad-params"],
+)
+def test_cli_refuses_bad_input_with_exit_2(cli: CliRunner, args: list[str], message: str) -> None:
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_unknown_incident_raises_not_found_for_the_top_level_handler(cli: CliRunner) -> None:
+    from monitoring.errors import NotFound
+
+    result = cli.invoke(app, ["incident", "ack", "INC-missing"])
+    assert isinstance(result.exception, NotFound)
+    assert "no incident 'INC-missing'" in str(result.exception)
+
+
+def test_mitigate_is_a_dry_run_unless_applied(cli: CliRunner, settings: Settings) -> None:
+    from monitoring.incidents.mitigation import is_flag_open
+
+    dry = cli.invoke(
+        app, ["incident", "mitigate", "circuit_breaker", "--params", '{"flag": "search"}', "--json"]
+    )
+    assert json.loads(dry.stdout)["dry_run"] is True
+    assert is_flag_open(settings, "search") is False
+    real = cli.invoke(
+        app,
+        ["incident", "mitigate", "circuit_breaker", "--params", '{"flag": "search"}', "--apply"],
+    )
+    assert real.exit_code == 0
+    assert is_flag_open(settings, "search") is True
