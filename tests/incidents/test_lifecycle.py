@@ -103,6 +103,10 @@ def test_second_alert_for_the_same_service_joins_the_open_incident(
     assert second.affected_services == ["api", "firestore"]
     assert len(service.list_incidents(settings)) == 1
 
+    again = service.handle_alert(settings, alert(clock), clock.now())  # a retried transition
+    assert again is not None
+    assert len(again.timeline) == len(second.timeline)
+
 
 def test_alert_for_another_service_opens_its_own_incident(
     settings: Settings, clock: ManualClock

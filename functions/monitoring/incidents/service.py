@@ -135,6 +135,9 @@ def list_incidents(
     query = _collection(settings)
     if open_only:
         query = query.where(filter=FieldFilter("open", "==", True))
+    elif since is not None:
+        # Single-field filter: served by Firestore's automatic index, no composite needed.
+        query = query.where(filter=FieldFilter("opened_at", ">=", since))
     incidents = [_load(doc.to_dict() or {}) for doc in query.stream()]
     if since is not None:
         incidents = [i for i in incidents if i.opened_at >= since]
