@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitoring.backups.catalog import FileEntry, Manifest, manifest_name
-from monitoring.backups.codec import decode, document_line, owner_of, parse_line
+from monitoring.backups.codec import decode, document_line, parse_line
 from monitoring.errors import BackupError
 from monitoring.store import firestore_client, storage_client
 
@@ -159,7 +158,7 @@ class RestoreAllResult:
 def restore_all_logical(
     settings: Settings,
     manifest: Manifest,
-    erased: Callable[[str, Mapping[str, Any]], bool],
+    erased: Callable[[str, dict[str, Any]], bool],
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
@@ -191,12 +190,3 @@ def restore_all_logical(
         batch.commit()
         result.writes += pending
     return result
-
-
-def is_user_document(settings: Settings, path: str, data: Mapping[str, Any]) -> str | None:
-    found = owner_of(settings.backup, path, data)
-    return found[0] if found else None
-
-
-def manifest_json(manifest: Manifest) -> str:
-    return json.dumps(manifest.model_dump(mode="json"), indent=2)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from monitoring.backups.cli import parse_time
+from monitoring.cli import app
+from monitoring.config import Settings
+from typer.testing import CliRunner
+
+from tests.backups.conftest import FakeRecorder, seed
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("FIREWATCH_PROJECT_ID", settings.project_id)
+    monkeypatch.setenv("FIREWATCH_BACKUP__BUCKET", settings.backup.bucket)
+    return settings
+
+
+def test_backup_now_then_list_and_verify(cli_env: Settings, kpis: FakeRecorder) -> None:
+    seed(cli_env, users=("u1",))
+    runner = CliRunner()
+
+    made = runner.invoke(app, ["backup", "now", "--json"])
+    listed = runner.invoke(app, ["backup", "list", "--json"])
+    verified = runner.invoke(app, ["backup", "verify", "--json"])
+
+    assert made.exit_code == 0, made.output
+    backup = json.loads(made.stdout)
+    assert backup["state"] == "succeeded" and backup["tags"] == ["manual"]
+    assert [b["id"] for b in json.loads(listed.stdout)] == [backup["id"]]
+    assert json.loads(verified.stdout)["ok"] is True
+
+
+def test_restore_user_dry_run_prints_the_plan(cli_env: Settings) -> None:
+    app_data = seed(cli_env, users=("u1",))
+    from monitoring.store import firestore_client
+
+    firestore_client(cli_env).document("prompts/u1-p0").delete()
+    at = app_data.seeded_at.isoformat()
+
+    result = CliRunner().invoke(
+        app, ["restore", "user", "u1", "--at", at, "--dry-run", "--json", "--actor", "t"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["creates"] == ["prompts/u1-p0"]
+
+
+def test_restore_undo_of_unknown_id_fails_with_one_sentence(cli_env: Settings) -> None:
+    result = CliRunner().invoke(app, ["restore", "undo", "nope"])
+
+    assert result.exit_code == 1
+    assert "no restore named 'nope'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", datetime(2026, 3, 2, 10, tzinfo=UTC)),
+        ("90m", datetime(2026, 3, 2, 10, 30, tzinfo=UTC)),
+        ("2026-03-01T08:00:00Z", datetime(2026, 3, 1, 8, tzinfo=UTC)),
+        ("2026-03-01T08:00:00", datetime(2026, 3, 1, 8, tzinfo=UTC)),
+    ],
+    ids=["hours", "minutes", "zulu", "naive-is-utc"],
+)
+def test_restore_points_parse(text: str, expected: datetime) -> None:
+    assert parse_time(text, datetime(2026, 3, 2, 12, tzinfo=UTC)) == expected
+    assert expected - timedelta(0) == expected
