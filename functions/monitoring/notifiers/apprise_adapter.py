@@ -8,6 +8,7 @@ cold start should not pay for. https://github.com/caronc/apprise/wiki
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import warnings
@@ -38,6 +39,8 @@ def _apprise() -> Any:
 
         # A singleton shared with Apprise's own lookups.
         NotificationManager().load_modules()  # type: ignore[no-untyped-call]
+        # Apprise logs every URL it loads and posts to at DEBUG, tokens included.
+        logging.getLogger("apprise").addFilter(lambda record: record.levelno > logging.DEBUG)
         return apprise
 
 

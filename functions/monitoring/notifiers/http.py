@@ -41,7 +41,23 @@ class _HideUrlPaths(logging.Filter):
         return True
 
 
+class _HideUrllib3Paths(logging.Filter):
+    """The same for urllib3's request line, which Apprise's plug-ins (through requests) log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            isinstance(record.args, tuple)
+            and len(record.args) >= 5
+            and '"%s %s %s"' in str(record.msg)
+        ):
+            args = list(record.args)
+            args[4] = "/***"
+            record.args = tuple(args)
+        return True
+
+
 logging.getLogger("httpx").addFilter(_HideUrlPaths())
+logging.getLogger("urllib3.connectionpool").addFilter(_HideUrllib3Paths())
 
 Sleep = Callable[[float], None]
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
