@@ -18,7 +18,7 @@ def _record(day: int, state: str = "succeeded", tags: tuple[str, ...] = ("daily"
         kind="logical",
         tags=list(tags),
         slot=slot,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         started_at=slot,
     )
 
