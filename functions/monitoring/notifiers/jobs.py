@@ -159,6 +159,7 @@ class _Drain:
         self.lock = threading.Lock()
         self.notifiers: dict[str, Notifier] = {}
         self.marks: list[tuple[str, str, dict[str, Any]]] = []
+        self.noticed: set[str] = set()  # receivers whose failure notice is already queued
 
     def run(self) -> DrainResult:
         due = self._load()
@@ -380,7 +381,10 @@ class _Drain:
                 "at": self.now,
             }
         )
-        if fallback is not None and n.kind != "system":
+        with self.lock:
+            first = name not in self.noticed
+            self.noticed.add(name)
+        if fallback is not None and n.kind != "system" and first:
             self._notice(name, fallback, error, item.doc_id)
 
     def _notice(self, name: str, fallback: str, error: DeliveryError, doc_id: str) -> None:
