@@ -1,19 +1,16 @@
 """Mitigation plug-ins, in dry run and for real.
 
-The circuit breaker runs against the Firestore emulator. The security lockdown runs against
-a local HTTP stand-in for the Firebase Auth emulator: FIREBASE_AUTH_EMULATOR_HOST points the
-Admin SDK at the ``receiver`` fixture, which records the SDK's REST calls. The real Auth
-emulator (``firebase emulators:start --only auth``) does start here, but it needs more than
-two minutes to get ready on this machine (it waits on network look-ups before serving),
-which is too slow for the suite; set AUTH_EMULATOR_FOR_TESTS=host:port to also run the
-lockdown against an already running Auth emulator.
+The circuit breaker runs against the Firestore emulator. The security lockdown runs twice:
+against a local HTTP stand-in (FIREBASE_AUTH_EMULATOR_HOST pointing at the ``receiver``
+fixture, which records the Admin SDK's REST calls and can be asked about them), and for real
+against firebase-tools' Auth emulator (the ``auth_emulator`` fixture), skipped with a reason
+when firebase-tools is not installed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +23,7 @@ from monitoring.incidents.mitigation import is_flag_open, run_mitigation
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.store import Collections, firestore_client
 
-REAL_AUTH_EMULATOR = os.environ.get("AUTH_EMULATOR_FOR_TESTS")
+from tests.conftest import PROJECT
 
 
 def _drop_admin_app(settings: Settings) -> None:
@@ -150,34 +147,41 @@ def test_unknown_mitigation_is_refused(settings: Settings, clock: ManualClock) -
         run_mitigation(settings, "reboot_everything", {}, now=clock.now(), actor="ana")
 
 
-@pytest.mark.skipif(
-    REAL_AUTH_EMULATOR is None, reason="set AUTH_EMULATOR_FOR_TESTS=host:port of an Auth emulator"
-)
-def test_lockdown_against_the_real_auth_emulator(
-    settings: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+def test_lockdown_revokes_tokens_in_the_real_auth_emulator(
+    settings: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, auth_emulator: str
 ) -> None:
+    import time
+
+    import httpx
     from firebase_admin import auth
     from monitoring.store import firebase_app
 
-    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", str(REAL_AUTH_EMULATOR))
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", auth_emulator)
     _drop_admin_app(settings)
     app = firebase_app(settings)
-    uid = f"lock-{clock.now():%H%M%S}"
-    with contextlib.suppress(auth.UserNotFoundError):
-        auth.delete_user(uid, app=app)
-    auth.create_user(uid=uid, app=app)
-    before = auth.get_user(uid, app=app).tokens_valid_after_timestamp
+    base = f"http://{auth_emulator}/identitytoolkit.googleapis.com/v1/projects/{PROJECT}"
+    httpx.delete(f"http://{auth_emulator}/emulator/v1/projects/{PROJECT}/accounts")
+    for uid in ("ada", "bo"):
+        auth.create_user(uid=uid, app=app)
+        # Sessions valid since 1970 + 1000 s, so a revocation visibly moves the mark.
+        httpx.post(
+            f"{base}/accounts:update",
+            json={"localId": uid, "validSince": "1000"},
+            headers={"Authorization": "Bearer owner"},
+        ).raise_for_status()
 
-    dry = run_mitigation(settings, "security_lockdown", {"uids": [uid]}, now=clock.now(), actor="a")
-    assert auth.get_user(uid, app=app).tokens_valid_after_timestamp == before
-    assert dry.details == {"users": 1}
+    def marks() -> list[int]:
+        return [auth.get_user(uid, app=app).tokens_valid_after_timestamp for uid in ("ada", "bo")]
 
-    import time as wall
+    assert marks() == [1_000_000, 1_000_000]
+    dry = run_mitigation(settings, "security_lockdown", {"all": True}, now=clock.now(), actor="a")
+    assert dry.details == {"users": 2}
+    assert marks() == [1_000_000, 1_000_000]
 
-    wall_before = int(wall.time())
-    run_mitigation(
-        settings, "security_lockdown", {"uids": [uid]}, now=clock.now(), actor="a", dry_run=False
+    started = int(time.time()) * 1000
+    done = run_mitigation(
+        settings, "security_lockdown", {"all": True}, now=clock.now(), actor="a", dry_run=False
     )
-    after = auth.get_user(uid, app=app).tokens_valid_after_timestamp
-    assert after >= wall_before * 1000
+    assert done.details == {"users": 2, "not_found": 0}
+    assert all(mark >= started for mark in marks())
     _drop_admin_app(settings)
