@@ -224,7 +224,7 @@ def test_a_burst_of_50_alerts_is_one_grouped_message_per_receiver(
     assert mail.subject.strip().startswith("[Firewatch] 50 firing, 0 resolved")
     assert "Alert 49" in mail.text()
     [slack] = receiver.requests(SLACK)
-    assert slack.json()["text"].startswith("50 notifications")
+    assert slack.json()["text"].startswith("[Firewatch] 50 firing, 0 resolved: Alert ")
 
 
 def test_a_receiver_that_cannot_group_is_rate_limited_per_minute(

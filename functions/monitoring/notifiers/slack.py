@@ -57,6 +57,7 @@ class SlackNotifier:
         self.name = name
         self.url = url or ctx.secret(config.url_env)
         self.url_env = config.url_env
+        self.ctx = ctx
         self.transport = ctx.transport("slack")
         self.transport.classify = _classify
 
@@ -78,10 +79,10 @@ class SlackNotifier:
         hidden = len(message.notifications) - MAX_BLOCKS // 3
         if hidden > 0:
             blocks.append(_context(f"and {hidden} more"))
+        # The plain text Slack shows in notifications and previews: the e-mail subject, so
+        # an operator's subject.j2 shapes both.
+        text = self.ctx.renderer.render("subject.j2", message)
         first = message.first
-        text = f"{status_word(first)}: {first.title}"
-        if message.grouped:
-            text = f"{len(message.notifications)} notifications: {first.title} and more"
         colour_of = "#2eb886" if message.status == "resolved" else colour(first)
         return {"text": text, "attachments": [{"color": colour_of, "blocks": blocks}]}
 
