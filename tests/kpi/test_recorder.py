@@ -193,3 +193,25 @@ def test_api_helper_counts_errors_refusals_and_status_classes(
     assert by_class == {"2xx": 2, "4xx": 1, "5xx": 1}
     assert kpis.aggregate("api_errors", "sum", MINUTE) == 1
     assert kpis.aggregate("auth_refused", "sum", MINUTE, {"status": "403"}) == 1
+
+
+class _Unreachable:
+    """A Firestore client whose every call fails, as during an outage."""
+
+    def collection(self, name: str) -> Any:
+        raise ConnectionError("firestore unreachable")
+
+
+def test_a_failed_flush_keeps_the_data_for_the_next_one(
+    settings: Settings, kpis: KpiQuery, db: Any
+) -> None:
+    recorder = Recorder(settings, client=_Unreachable())  # type: ignore[arg-type]
+    recorder.record("sessions", 3, at=START)
+    with pytest.raises(ConnectionError):
+        recorder.flush()
+    assert recorder.pending == 1
+
+    recorder._client = db  # the outage ends
+    recorder.flush()
+
+    assert kpis.aggregate("sessions", "sum", MINUTE) == 3

@@ -255,11 +255,17 @@ class Recorder:
             except Exception:
                 with self._lock:
                     self._retry.extend(rollups[index:])
+                    # A Firestore outage must not grow memory without bound: keep the
+                    # newest rollups, drop the oldest (logged below as lost data).
+                    limit = self._settings.kpi.flush_max_series * 10
+                    dropped = max(0, len(self._retry) - limit)
+                    del self._retry[:dropped]
                     for (metric, day), ids in distinct.items():
                         self._distinct.setdefault((metric, day), set()).update(ids)
                 logger.error(
-                    "KPI flush failed; %d rollups kept for the next flush",
-                    len(rollups) - index,
+                    "KPI flush failed; %d rollups kept for the next flush, %d dropped",
+                    len(rollups) - index - dropped,
+                    dropped,
                     exc_info=True,
                 )
                 raise
