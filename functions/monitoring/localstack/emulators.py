@@ -18,7 +18,9 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,9 @@ class FirestoreEmulator:
     port: int = 0
     rules: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # The emulator logs a few KB to stderr per denied request; an undrained pipe fills up and
+    # the emulator then blocks mid-request. A thread keeps only the tail, for error messages.
+    _stderr_tail: deque[bytes] = field(default_factory=lambda: deque(maxlen=50), repr=False)
 
     @property
     def host(self) -> str:
@@ -142,6 +147,7 @@ class FirestoreEmulator:
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
+        threading.Thread(target=self._drain_stderr, name="firestore-stderr", daemon=True).start()
         self._wait_ready(timeout_s)
         return self
 
@@ -150,11 +156,8 @@ class FirestoreEmulator:
         assert self._process is not None
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                stderr = (
-                    self._process.stderr.read().decode(errors="replace")
-                    if self._process.stderr
-                    else ""
-                )
+                self._process.wait()
+                stderr = b"".join(self._stderr_tail).decode(errors="replace")
                 raise EmulatorError(
                     f"The Firestore emulator exited with status {self._process.returncode} "
                     f"before it was ready: {stderr.strip()[-500:]}. " + INSTALL_HELP
@@ -165,6 +168,14 @@ class FirestoreEmulator:
             time.sleep(0.1)  # polling a child process, not passing test time
         self.stop()
         raise EmulatorError(f"The Firestore emulator did not answer within {timeout_s:.0f} s.")
+
+    def _drain_stderr(self) -> None:
+        process = self._process
+        if process is None or process.stderr is None:
+            return
+        with contextlib.suppress(ValueError, OSError):  # closed by stop()
+            for line in process.stderr:
+                self._stderr_tail.append(line)
 
     def reset(self) -> None:
         """Delete every document of the project (the emulator's reset endpoint)."""
