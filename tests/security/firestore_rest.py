@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from monitoring.localstack.emulators import FirestoreEmulator
 
 OWNER = {"Authorization": "Bearer owner"}

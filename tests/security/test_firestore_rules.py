@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from monitoring.localstack.emulators import FirestoreEmulator
 from monitoring.store import Collections
+
 from tests.conftest import REPO
 from tests.security.firestore_rest import Rest
 from tests.security.tokens import bearer, id_token
@@ -96,7 +96,7 @@ def test_firewatch_collection_is_unreadable_by_every_client(rest: Rest, collecti
         role: (rest.get(f"{collection}/seed", headers), rest.list(collection, headers))
         for role, headers in ROLES.items()
     }
-    assert answers == {role: (DENIED, DENIED) for role in ROLES}
+    assert answers == dict.fromkeys(ROLES, (DENIED, DENIED))
 
 
 @pytest.mark.parametrize("collection", FIREWATCH)
@@ -109,7 +109,7 @@ def test_firewatch_collection_is_unwritable_by_every_client(rest: Rest, collecti
         )
         for role, headers in ROLES.items()
     }
-    assert answers == {role: (DENIED, DENIED, DENIED) for role in ROLES}
+    assert answers == dict.fromkeys(ROLES, (DENIED, DENIED, DENIED))
     assert rest.stored(f"{collection}/seed") == {"userId": "alice", "state": "kept"}
     assert not rest.exists(f"{collection}/new")
 
