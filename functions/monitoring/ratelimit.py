@@ -98,14 +98,15 @@ def check_rate(
 
 
 def client_id_for(request: Request, principal: Principal | None) -> str:
-    """Return the id a request is counted under: its principal, else its address.
+    """Return the id a request is counted under: its signed-in user, else its address.
 
-    Behind Google's front end the last ``X-Forwarded-For`` entry is the address the load
-    balancer saw; earlier entries are whatever the client chose to send, so they are
-    ignored.
+    A shared key (the API key, the ingest key every copy of the app sends) names no single
+    client, so those requests are counted by address. Behind Google's front end the last
+    ``X-Forwarded-For`` entry is the address the load balancer saw; earlier entries are
+    whatever the client chose to send, so they are ignored.
     """
-    if principal is not None:
-        return f"{principal.method}:{principal.uid}"
+    if principal is not None and principal.method == "id_token":
+        return f"uid:{principal.uid}"
     forwarded = request.headers.get("X-Forwarded-For", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     address = hops[-1] if hops else (request.remote_addr or "unknown")

@@ -115,15 +115,16 @@ def test_a_refusal_answers_429_with_retry_after(settings: Settings, clock: Manua
             Principal("u1", False, "id_token"),
             {"X-Forwarded-For": "1.1.1.1"},
             "2.2.2.2",
-            "id_token:u1",
+            "uid:u1",
         ),
+        (Principal("ingest-key", True, "ingest_key"), {}, "2.2.2.2", "ip:2.2.2.2"),
         (None, {}, "2.2.2.2", "ip:2.2.2.2"),
         (None, {"X-Forwarded-For": "6.6.6.6, 3.3.3.3"}, "10.0.0.1", "ip:3.3.3.3"),
         (None, {"X-Forwarded-For": " , "}, "2.2.2.2", "ip:2.2.2.2"),
     ],
-    ids=["principal-wins", "remote-address", "last-forwarded-hop", "empty-forwarded"],
+    ids=["signed-in-user", "shared-key-counts-by-address", "remote-address", "last-forwarded-hop", "empty-forwarded"],
 )
-def test_client_id_is_the_principal_else_the_address_the_front_end_saw(
+def test_client_id_is_the_signed_in_user_else_the_address_the_front_end_saw(
     principal: Principal | None, headers: dict[str, str], remote: str, expected: str
 ) -> None:
     app = Flask(__name__)

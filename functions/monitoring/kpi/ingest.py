@@ -43,6 +43,7 @@ from monitoring.kpi.events import (
     PromptExecutionEvent,
     SessionEvent,
 )
+from monitoring.ratelimit import check_rate, client_id_for
 
 if TYPE_CHECKING:
     from flask import Request, Response
@@ -65,6 +66,12 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
     if request.method != "POST":
         raise InputError("send events with POST")
     principal = _authenticate(request, settings)
+    check_rate(
+        settings,
+        client_id_for(request, principal),
+        settings.kpi.ingest_rate_per_minute,
+        clock.now(),
+    )
 
     body = read_json(request, settings.kpi.ingest_max_bytes)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
