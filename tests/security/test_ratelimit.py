@@ -122,7 +122,13 @@ def test_a_refusal_answers_429_with_retry_after(settings: Settings, clock: Manua
         (None, {"X-Forwarded-For": "6.6.6.6, 3.3.3.3"}, "10.0.0.1", "ip:3.3.3.3"),
         (None, {"X-Forwarded-For": " , "}, "2.2.2.2", "ip:2.2.2.2"),
     ],
-    ids=["signed-in-user", "shared-key-counts-by-address", "remote-address", "last-forwarded-hop", "empty-forwarded"],
+    ids=[
+        "signed-in-user",
+        "shared-key-counts-by-address",
+        "remote-address",
+        "last-forwarded-hop",
+        "empty-forwarded",
+    ],
 )
 def test_client_id_is_the_signed_in_user_else_the_address_the_front_end_saw(
     principal: Principal | None, headers: dict[str, str], remote: str, expected: str
