@@ -45,11 +45,11 @@ def record_kpis(settings: Settings, report: HealthReport, now: datetime) -> int:
 def store_report(settings: Settings, report: HealthReport, now: datetime, timeout_s: float) -> None:
     """Write the detailed report and the public component summary."""
     db = firestore_client(settings)
-    db.collection(Collections.HEALTH).document(LAST_REPORT).set(
-        report.model_dump(mode="json"), timeout=timeout_s
-    )
     summary = {"status": report.status, "components": report.components(), "updated_at": now}
-    db.collection(Collections.STATUS).document(STATUS_DOCUMENT).set(summary, timeout=timeout_s)
+    batch = db.batch()  # one round trip for both documents
+    batch.set(db.collection(Collections.HEALTH).document(LAST_REPORT), report.detailed())
+    batch.set(db.collection(Collections.STATUS).document(STATUS_DOCUMENT), summary)
+    batch.commit(timeout=timeout_s)
 
 
 def publish(settings: Settings, report: HealthReport, now: datetime) -> list[str]:
