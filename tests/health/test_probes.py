@@ -129,3 +129,12 @@ def test_auth_hanging_is_unhealthy_within_the_timeout(
 
     assert time.perf_counter() - began < 0.5 + 0.5
     assert auth.reason == "no answer within 0.5 s"  # type: ignore[union-attr]
+
+
+def test_auth_emulator_not_running_only_degrades(health_settings: MakeSettings) -> None:
+    # tests/conftest.py points FIREBASE_AUTH_EMULATOR_HOST at a port nothing listens on, as
+    # `firewatch dev` does when no Auth emulator runs.
+    auth = _run(health_settings(disabled=["firestore", "storage", "functions"])).component("auth")
+
+    assert auth.status == "degraded"  # type: ignore[union-attr]
+    assert auth.reason == "no Auth emulator answering at 127.0.0.1:9"  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ stopped waiting for still ends on its own soon after.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import uuid
 from datetime import datetime
@@ -71,8 +72,6 @@ def _auth_client(settings: Settings, timeout_s: float) -> Any:
     The client reads ``FIREBASE_AUTH_EMULATOR_HOST`` when it is built, so it is cached per
     emulator host too.
     """
-    import os
-
     import firebase_admin
     from firebase_admin import auth, credentials
 
@@ -107,14 +106,26 @@ def auth_probe(settings: Settings, timeout_s: float) -> Outcome:
     from firebase_admin import exceptions
 
     client = _auth_client(settings, timeout_s)
+    emulator = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST", "")
     try:
         client.list_users(max_results=1)
     except exceptions.FirebaseError as error:
+        if emulator and _refused(error):
+            # `firewatch dev` points the SDK at an Auth emulator that may not be running
+            # (ID tokens verify without it); locally that is worth a mention, not a 503.
+            return Outcome("degraded", f"no Auth emulator answering at {emulator}")
         code = getattr(error, "code", "error")
         status = getattr(getattr(error, "http_response", None), "status_code", None)
         suffix = f" (HTTP {status})" if status else ""
         raise CheckFailed(f"Firebase Auth answered {code}{suffix}") from None
     return Outcome()
+
+
+def _refused(error: BaseException) -> bool:
+    import requests
+
+    cause = getattr(error, "cause", None) or error.__cause__
+    return isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.Timeout)
 
 
 def build_checks(settings: Settings, now: datetime) -> list[Check]:
