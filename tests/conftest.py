@@ -25,6 +25,8 @@ from monitoring.localstack.catchers import HttpReceiver, MailCatcher
 from monitoring.localstack.emulators import FirestoreEmulator, StorageEmulator
 from monitoring.store import firestore_client, reset_clients
 
+from tests.security.secrets import TEST_API_KEY
+
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "demo-firewatch-test"
 BUCKET = "firewatch-test-backups"
@@ -32,6 +34,14 @@ START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 
 _STRIPPED_PREFIXES = ("FIREWATCH_", "GOOGLE_", "GCLOUD_", "CLOUDSDK_")
 _STRIPPED = {"K_SERVICE", "FIREBASE_CONFIG", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Fails the run when a test secret shows up in a log line or a stored document.
+    from tests.security.secret_scan import PLUGIN_NAME, SecretScan
+
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        config.pluginmanager.register(SecretScan(), PLUGIN_NAME)
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +108,7 @@ def make_settings(
         "_env_file": None,
         "FIREWATCH_PROJECT_ID": PROJECT,
         "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
-        "api_key": "test-api-key-5f1c9a",
+        "api_key": TEST_API_KEY,  # the secret scan looks for it everywhere
         "alerts_file": REPO / "alerts.yaml",
     }
     if storage_emulator is not None:
