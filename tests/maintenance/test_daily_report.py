@@ -207,3 +207,37 @@ def test_rotation_lists_overdue_and_soon_due_secrets_only() -> None:
     due = {"A": date(2026, 3, 1), "B": date(2026, 3, 20), "C": date(2026, 6, 1)}
     found = rotations_due(due, date(2026, 3, 10), warn_days=14)
     assert [(r.name, r.days_left) for r in found] == [("A", -9), ("B", 10)]
+
+
+FUNCTIONS = """\
+service cloud.firestore {
+  match /databases/{db}/documents {
+    function signedIn() { return request.auth != null; }
+    function isUser(uid) { return signedIn() && request.auth.uid == uid; }
+    function smallDoc() { return request.resource.data.size() < 10; }
+    match /x/{id} {
+      STATEMENT
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("statement", "flagged"),
+    [
+        ("allow write: if isUser(id);", False),
+        ("allow write: if isUser(id) || smallDoc();", True),
+        ("allow write: if smallDoc();", True),
+        ("allow write: if (signedIn() || isUser(id)) && smallDoc();", False),
+    ],
+    ids=["via-function", "or-unauthenticated", "function-without-auth", "grouped"],
+)
+def test_rules_scan_follows_rules_functions(statement: str, flagged: bool) -> None:
+    assert bool(open_writes(FUNCTIONS.replace("STATEMENT", statement))) is flagged
+
+
+def test_the_projects_own_rules_allow_no_unauthenticated_write() -> None:
+    from tests.conftest import REPO
+
+    assert open_writes((REPO / "firestore.rules").read_text()) == []

@@ -35,10 +35,13 @@ class OpenWrite:
 
 def open_writes(rules: str) -> list[OpenWrite]:
     """Return the ``allow`` statements of a firestore.rules text that let a caller without
-    ``request.auth`` write: no condition, ``if true``, or a condition never naming
-    ``request.auth``. Conditions that are plainly false are fine.
+    ``request.auth`` write: no condition, ``if true``, or a condition with an alternative
+    (``a || b``) that neither names ``request.auth`` nor calls a rules function that does
+    (``isUser(uid)``). Conditions that are plainly false are fine. A heuristic, not a proof:
+    ``request.auth == null`` still counts as naming it.
     """
     text = _COMMENT.sub(lambda m: " " * len(m.group()), rules)
+    guards = _auth_functions(text)
     # Walk the text once, tracking which ``match`` block each position is in.
     stack: list[str] = []
     opened: list[bool] = []
@@ -64,7 +67,7 @@ def open_writes(rules: str) -> list[OpenWrite]:
             condition = " ".join((allow.group(2) or "true").split())
             if not ops & _WRITE_OPS or condition == "false":
                 continue
-            if "request.auth" in condition:
+            if _requires_auth(condition, guards):
                 continue
             found.append(
                 OpenWrite(
@@ -75,6 +78,47 @@ def open_writes(rules: str) -> list[OpenWrite]:
                 )
             )
     return found
+
+
+_FUNCTION = re.compile(r"function\s+(\w+)\s*\([^)]*\)\s*\{(.*?)\breturn\s+(.*?);\s*\}", re.S)
+
+
+def _alternatives(condition: str) -> list[str]:
+    """Split ``condition`` at its top-level ``||``."""
+    parts, depth, current = [], 0, ""
+    i = 0
+    while i < len(condition):
+        char = condition[i]
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth == 0 and condition.startswith("||", i):
+            parts.append(current)
+            current, i = "", i + 2
+            continue
+        current += char
+        i += 1
+    return [*parts, current]
+
+
+def _requires_auth(condition: str, guards: set[str]) -> bool:
+    def mentions(part: str) -> bool:
+        return "request.auth" in part or any(re.search(rf"\b{g}\s*\(", part) for g in guards)
+
+    return all(mentions(part) for part in _alternatives(condition))
+
+
+def _auth_functions(text: str) -> set[str]:
+    """Return the rules functions whose every path needs a signed-in caller."""
+    bodies = {m.group(1): m.group(3) for m in _FUNCTION.finditer(text)}
+    guards: set[str] = set()
+    changed = True
+    while changed:  # functions call functions: repeat until nothing new is learnt
+        changed = False
+        for name, body in bodies.items():
+            if name not in guards and _requires_auth(body, guards):
+                guards.add(name)
+                changed = True
+    return guards
 
 
 @dataclass(frozen=True)
