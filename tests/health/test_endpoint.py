@@ -226,3 +226,19 @@ def test_firestore_down_skips_storing_but_still_answers(
     assert response.status_code == 503
     stored = firestore_client(settings).collection(Collections.HEALTH).document("last").get()
     assert not stored.exists
+
+
+def test_refused_detail_requests_are_counted(
+    health_settings: MakeSettings, clock: ManualClock
+) -> None:
+    from monitoring.kpi.recorder import get_recorder
+
+    settings = health_settings()
+    call(settings, clock, headers={"X-API-Key": "wrong"})
+    get_recorder(settings).flush(clock.now())
+
+    minute = Window(START, START + timedelta(minutes=1))
+    refused = KpiQuery(settings).aggregate(
+        "auth_refused", "sum", minute, {"endpoint": "health_check", "status": "401"}
+    )
+    assert refused == 1.0

@@ -106,7 +106,7 @@ def functions_probe(settings: Settings, now: datetime, timeout_s: float) -> Outc
     """Judge every scheduled function's heartbeat; the worst one decides."""
     health = settings.health
     watched = {n: s for n, s in SCHEDULES.items() if n not in health.heartbeat_ignore}
-    heartbeats = read_heartbeats(settings)
+    heartbeats = read_heartbeats(settings, timeout_s)
     since = _watched_since(settings, [n for n in watched if n not in heartbeats], now, timeout_s)
 
     worst: Status = "healthy"

@@ -12,6 +12,7 @@ not an error, so this handler answers 503 rather than 500 when dependencies brea
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from monitoring.config import Settings
 
 __all__ = ["handle", "reset_cache", "status_code"]
+
+logger = logging.getLogger(__name__)
 
 _cache_lock = threading.Lock()
 _cache: tuple[Settings, HealthReport] | None = None
@@ -48,6 +51,7 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
         try:
             require_admin(request, settings)
         except AuthError as error:
+            _count_refusal(settings, error.status_code, clock)
             return error_response(error)
 
     now = clock.now()
@@ -59,6 +63,17 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
 
     body = report.detailed() if detailed else report.public()
     return json_response(body, status_code(report))
+
+
+def _count_refusal(settings: Settings, status: int, clock: Clock) -> None:
+    """Count a refused detail request (``auth_refused``); flushed with the invocation's KPIs."""
+    try:
+        from monitoring.kpi.recorder import get_recorder
+
+        labels = {"endpoint": "health_check", "status": str(status)}
+        get_recorder(settings).record("auth_refused", 1, labels, at=clock.now())
+    except Exception:
+        logger.error("could not count a refused health request", exc_info=True)
 
 
 def _wants_detail(request: Request) -> bool:

@@ -45,7 +45,10 @@ def write_heartbeat(
     doc.set(update, merge=True)
 
 
-def read_heartbeats(settings: Settings) -> dict[str, dict[str, Any]]:
+def read_heartbeats(
+    settings: Settings, timeout_s: float | None = None
+) -> dict[str, dict[str, Any]]:
     """Return every function's heartbeat document, keyed by function name."""
-    docs = firestore_client(settings).collection(Collections.HEARTBEATS).stream()
+    collection = firestore_client(settings).collection(Collections.HEARTBEATS)
+    docs = collection.stream(timeout=timeout_s)
     return {doc.id: doc.to_dict() or {} for doc in docs}
