@@ -262,3 +262,22 @@ def test_without_an_outbox_immediate_events_are_logged_not_raised(
 
     assert response.status_code == 200
     assert "outbox is missing" in caplog.text
+
+
+def test_a_browser_preflight_from_an_allowed_origin_gets_cors_headers(settings: Settings) -> None:
+    allowed = settings.model_copy(
+        update={
+            "kpi": settings.kpi.model_copy(update={"ingest_cors_origins": ["https://app.example"]})
+        }
+    )
+    app = Flask(__name__)
+    answers = {}
+    for origin in ("https://app.example", "https://evil.example"):
+        with app.test_request_context("/", method="OPTIONS", headers={"Origin": origin}):
+            answers[origin] = handle(request, allowed, ManualClock(NOW))
+
+    good, bad = answers["https://app.example"], answers["https://evil.example"]
+    assert good.status_code == 204
+    assert good.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert bad.status_code == 403
+    assert "Access-Control-Allow-Origin" not in bad.headers

@@ -63,6 +63,9 @@ _MAX_SKEW = timedelta(minutes=5)
 
 def handle(request: Request, settings: Settings, clock: Clock) -> Response:
     """Answer one ``record_metrics`` request (see the module docstring)."""
+    cors = _cors_headers(request, settings)
+    if request.method == "OPTIONS":
+        return json_response({}, 204 if cors else 403, cors)
     if request.method != "POST":
         raise InputError("send events with POST")
     principal = _authenticate(request, settings)
@@ -94,7 +97,22 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
         len(result["rejected"]),
         extra={"principal": principal.method},
     )
-    return json_response(result, status)
+    return json_response(result, status, cors)
+
+
+def _cors_headers(request: Request, settings: Settings) -> dict[str, str]:
+    """Return the CORS headers for a browser origin we allow (none for others)."""
+    origin = request.headers.get("Origin")
+    allowed = settings.kpi.ingest_cors_origins
+    if not origin or not ("*" in allowed or origin in allowed):
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Ingest-Key",
+        "Access-Control-Max-Age": "3600",
+        "Vary": "Origin",
+    }
 
 
 def _authenticate(request: Request, settings: Settings) -> Principal:

@@ -26,6 +26,8 @@ class KpiSettings(BaseModel):
     )
     ingest_max_bytes: int = Field(256 * 1024, gt=0)
     ingest_max_events: int = Field(500, gt=0)
+    # Browser origins allowed to post events (CORS); "*" allows any.
+    ingest_cors_origins: list[str] = Field(default_factory=list)
     # Requests per client (signed-in user, else address) per minute; 0 turns the limit off.
     ingest_rate_per_minute: int = Field(600, ge=0)
 
