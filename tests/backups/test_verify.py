@@ -86,3 +86,13 @@ def test_no_backup_at_all_is_a_failure(settings: Settings, kpis: FakeRecorder) -
 
     assert status.problems == ["there is no successful backup"]
     assert kpis.recorded == [("backups_failed", 1.0, {"kind": "logical"})]
+
+
+def test_failure_reaches_the_real_kpi_store(settings: Settings) -> None:
+    from monitoring.kpi.query import KpiQuery, Window
+
+    check_backups(settings, SLOT)
+
+    window = Window.utc_day(SLOT)
+    failed = KpiQuery(settings).aggregate("backups_failed", "sum", window, {"kind": "logical"})
+    assert failed == 1.0
