@@ -77,7 +77,6 @@ def status_page(request: Request) -> Response:
 
 def evaluate_alerts(scheduled_at: datetime) -> None:
     from monitoring.alerts.jobs import run_evaluation
-
     from monitoring.incidents.service import tick_guarded
 
     with invocation("evaluate_alerts") as call:
