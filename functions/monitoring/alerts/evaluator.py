@@ -290,6 +290,8 @@ def _evaluate_rule(
                 }
             return outcome.state, outcome, entry
 
+        if _quiet(states.get(fp), breached, rule.spec.no_data):
+            continue  # nothing to change: no transaction, no write (most rules, most minutes)
         outcome = store.apply(fp, apply)
         if outcome is not None:
             keep = outcome.transition is not None or outcome.notify is not None
@@ -297,6 +299,19 @@ def _evaluate_rule(
             if not keep:
                 out[-1].history_id = None
     return out
+
+
+def _quiet(known: AlertState | None, breached: bool | None, no_data: str) -> bool:
+    """Return whether an observation cannot change a stored state that is at rest.
+
+    At rest means inactive, or resolved with its resolved message sent (or never owed). A
+    concurrent run that moved the state on meanwhile has evaluated this minute itself.
+    """
+    if breached is True or (breached is None and no_data == "alert"):
+        return False
+    if known is None or known.state == "inactive":
+        return True
+    return known.state == "resolved" and (known.notified_resolved or not known.notified_firing)
 
 
 def _suppression(
