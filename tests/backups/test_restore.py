@@ -179,3 +179,21 @@ def test_integrity_matches_after_a_restore_and_reports_dangling_references(app: 
     assert broken.mismatched == ["prompts"]
     assert broken.dangling == ["executions/u1-e2: promptId 'u1-p2' names a missing prompts"]
     assert against_point.mismatched == ["prompts"]
+
+
+def test_points_older_than_an_hour_are_read_as_of_their_minute(settings: Settings) -> None:
+    from datetime import UTC
+
+    from monitoring.backups.restore import choose_source
+
+    week = settings.model_copy(
+        update={"backup": settings.backup.model_copy(update={"pitr_window_s": 7 * 86400})}
+    )
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+    recent = choose_source(week, now - timedelta(minutes=30, seconds=7), now)
+    older = choose_source(week, now - timedelta(hours=5, seconds=7), now)
+
+    assert recent.time == now - timedelta(minutes=30, seconds=7)
+    assert older.time == datetime(2026, 3, 2, 6, 59, tzinfo=UTC)
+    assert older.kind == "read_time"

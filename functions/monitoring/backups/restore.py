@@ -30,7 +30,7 @@ from monitoring.backups.catalog import Manifest, list_backups, load_manifest
 from monitoring.backups.codec import content_hash, decode, encode, owner_of, parse_line
 from monitoring.backups.logical import iter_documents
 from monitoring.backups.settings import UserCollection
-from monitoring.clock import Clock, SystemClock, as_utc
+from monitoring.clock import Clock, SystemClock, as_utc, floor_minute
 from monitoring.errors import BackupError, InputError, NotFound
 from monitoring.store import Collections, firestore_client, storage_client
 
@@ -51,6 +51,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Mode = Literal["replace", "merge"]
+ONE_HOUR = timedelta(hours=1)
 Docs = dict[str, dict[str, Any]]  # path -> encoded data
 Progress = Callable[[int], None]
 
@@ -183,8 +184,13 @@ def choose_source(settings: Settings, restore_point: datetime, now: datetime) ->
     """Return where the data of ``restore_point`` comes from (see the module docstring)."""
     if restore_point > now:
         raise InputError("the restore point is in the future")
-    if now - restore_point <= timedelta(seconds=settings.backup.pitr_window_s):
-        return Source("read_time", restore_point)
+    age = now - restore_point
+    if age <= timedelta(seconds=settings.backup.pitr_window_s):
+        # Firestore serves any microsecond within the last hour, but only whole minutes
+        # further back (with PITR enabled): read as of the start of that minute.
+        return Source(
+            "read_time", restore_point if age <= ONE_HOUR else floor_minute(restore_point)
+        )
     for record in list_backups(settings):
         if (
             record.kind == "logical"
@@ -242,6 +248,8 @@ class RestoreRecord(BaseModel):
     undone_at: datetime | None = None
 
 
+# TODO: the saved "before" snapshots under <prefix>/restores/ are never pruned; each restore
+# adds two small objects that stay until someone deletes them by hand.
 def _restores_folder(settings: Settings, restore_id: str) -> str:
     return f"{settings.backup.prefix.strip('/')}/restores/{restore_id}/"
 
