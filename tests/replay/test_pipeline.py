@@ -83,3 +83,19 @@ def test_dry_run_sends_nothing_and_opens_no_incident(
     assert list(db.collection(Collections.OUTBOX).stream()) == []
     assert list(db.collection(Collections.INCIDENTS).stream()) == []
     assert list(db.collection(Collections.ALERT_STATE).stream()) == []
+
+
+def test_replaying_a_period_again_warns_that_counts_add_up(
+    settings: Settings, tmp_path: Path, mailbox: MailCatcher, write: Callable[..., Path]
+) -> None:
+    log = write("gcp", outage_log(minutes=3, per_minute=25))
+    live = _live_settings(settings, tmp_path, mailbox)
+
+    first = replay_file(live, log, ReplayOptions(dry_run=True))
+    second = replay_file(live, log, ReplayOptions(dry_run=True))
+
+    assert first.warnings == []
+    assert second.warnings == [
+        "2026-02-23 09:00Z already had 25 API requests recorded; this replay adds to them "
+        "(replaying a period twice counts it twice)"
+    ]

@@ -11,7 +11,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from monitoring.config import load_settings
 from monitoring.replay.aggregate import Aggregator, MinuteBucket
+from monitoring.replay.driver import ReplayOptions, replay_file
 from monitoring.replay.formats import detect_format, make_parser
 from monitoring.replay.model import ReplayInputError, Request
 from monitoring.replay.source import LogSource
@@ -174,3 +176,12 @@ def test_zone_less_haproxy_times_are_read_in_the_given_zone() -> None:
     assert in_paris is not None and in_utc is not None
     assert in_paris.at == pytest.approx(request.at, abs=0.001)
     assert in_utc.at - in_paris.at == pytest.approx(3600, abs=0.001)
+
+
+def test_a_gcloud_json_array_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    entries = [format_line("gcp", r) for r in outage_log(minutes=1, per_minute=3)]
+    path.write_text("[\n  " + ",\n  ".join(entries) + "\n]\n")
+
+    with pytest.raises(ReplayInputError, match=r"jq -c"):
+        replay_file(load_settings(_env_file=None), path, ReplayOptions(dry_run=True))

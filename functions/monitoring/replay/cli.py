@@ -205,6 +205,8 @@ def _print_summary(summary: ReplaySummary) -> None:
     console.print(alerts if summary.alerts else "[green]no alert fired[/]")
     verb = "would have been sent (dry run)" if summary.dry_run else "sent"
     console.print(f"{len(summary.notifications)} notifications {verb}")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     for problem in summary.evaluation_errors[:5]:
         console.print(f"[yellow]evaluation error:[/] {problem}", highlight=False)
     if summary.refused_events:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from monitoring.replay.aggregate import Aggregator, MinuteBucket
 from monitoring.replay.endpoints import EndpointNamer
 from monitoring.replay.formats import detect_format, make_parser
+from monitoring.replay.model import ReplayInputError
 from monitoring.replay.source import LogSource
 from monitoring.replay.summary import AlertEpisode, ReplaySummary, SentNotification, summarise
 from monitoring.replay.timeparse import load_tz
@@ -97,6 +98,8 @@ class _Pipeline:
         self.sent: list[SentNotification] = []
         self._labels: dict[tuple[str, str, int], tuple[dict[str, str], dict[str, str]]] = {}
         self.last_minute_end: datetime | None = None
+        self.warnings: list[str] = []
+        self._checked_existing = False
         self.rules: RuleSet | None = None
         self.store: StateStore | None = None
         self.sink: Sink | None = None
@@ -118,10 +121,32 @@ class _Pipeline:
     def __call__(self, bucket: MinuteBucket) -> None:
         minute_end = datetime.fromtimestamp((bucket.minute + 1) * 60, UTC)
         self.last_minute_end = minute_end
+        if not self._checked_existing and bucket.total:
+            self._checked_existing = True
+            self._warn_if_recorded(bucket.minute)
         self._record(bucket)
         self.recorder.flush(now=minute_end)
         if self.options.evaluate:
             self._evaluate(minute_end)
+
+    def _warn_if_recorded(self, minute: int) -> None:
+        """Warn when the log's first busy minute already has API requests stored.
+
+        Rollups merge by adding, which is what makes concurrent live flushes exact; the same
+        property means replaying a period twice counts its requests twice.
+        """
+        from monitoring.kpi.query import KpiQuery, Window
+
+        start = datetime.fromtimestamp(minute * 60, UTC)
+        window = Window(start, datetime.fromtimestamp((minute + 1) * 60, UTC))
+        stored = KpiQuery(self.settings).aggregate("api_requests", "sum", window)
+        if stored:
+            message = (
+                f"{start:%Y-%m-%d %H:%M}Z already had {stored:,.0f} API requests recorded; "
+                "this replay adds to them (replaying a period twice counts it twice)"
+            )
+            logger.warning("%s", message)
+            self.warnings.append(message)
 
     def _record(self, bucket: MinuteBucket) -> None:
         from monitoring.kpi.recorder import RecordError
@@ -252,7 +277,14 @@ def replay_file(
     began = time.perf_counter()
     tz = load_tz(options.tz)
     with LogSource(path) as source:
-        fmt = options.format or detect_format(source.head(options.detect_lines), tz)
+        sample = source.head(options.detect_lines)
+        first = sample[0].strip() if sample else ""
+        if first == "[" or first.startswith("[{"):
+            raise ReplayInputError(
+                f"{path} is one JSON array (gcloud logging read --format=json); "
+                "write one entry per line instead, e.g. with jq -c '.[]'"
+            )
+        fmt = options.format or detect_format(sample, tz)
         parse = make_parser(fmt, tz)
         pipeline = _Pipeline(settings, options, on_notification)
         aggregator = Aggregator(
@@ -277,6 +309,7 @@ def replay_file(
     summary.evaluations = pipeline.evaluations
     summary.evaluation_errors = pipeline.evaluation_errors
     summary.refused_events = pipeline.refused
+    summary.warnings = pipeline.warnings
     summary.endpoints_other = pipeline.namer.overflowed
     summary.duration_s = round(time.perf_counter() - began, 3)
     logger.info(

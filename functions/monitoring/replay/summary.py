@@ -69,6 +69,7 @@ class ReplaySummary(BaseModel):
     evaluation_errors: list[str] = Field(default_factory=list)
     refused_events: int = 0  # events the KPI recorder refused (label limits)
     endpoints_other: int = 0  # requests labelled "other" past the endpoint limit
+    warnings: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
 
 
