@@ -49,10 +49,10 @@ def test_replayed_outage_mails_on_call_and_opens_an_incident_that_calms(
     assert all(m.rcpt_tos == ["oncall@example.com"] for m in mailbox.messages)
 
     db = firestore_client(live)
-    deliveries = [doc.to_dict() for doc in db.collection(Collections.DELIVERIES).stream()]
+    deliveries = [doc.to_dict() or {} for doc in db.collection(Collections.DELIVERIES).stream()]
     alert_deliveries = {d["status"] for d in deliveries if "api_error_ratio_high" in d["title"]}
     assert alert_deliveries == {"firing", "resolved"}
-    incidents = [doc.to_dict() for doc in db.collection(Collections.INCIDENTS).stream()]
+    incidents = [doc.to_dict() or {} for doc in db.collection(Collections.INCIDENTS).stream()]
     assert [
         (i["opened_by"], i["opened_at"], i["monitoring_since"], i["status"]) for i in incidents
     ] == [
