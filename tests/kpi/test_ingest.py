@@ -281,3 +281,30 @@ def test_a_browser_preflight_from_an_allowed_origin_gets_cors_headers(settings: 
     assert good.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert bad.status_code == 403
     assert "Access-Control-Allow-Origin" not in bad.headers
+
+
+def test_the_deployed_entry_point_records_events_and_its_own_invocation(
+    settings: Settings, kpis: KpiQuery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitoring import entrypoints
+    from monitoring.config import cached_settings
+    from monitoring.runtime import get_clock, set_clock
+
+    monkeypatch.setenv("FIREWATCH_PROJECT_ID", PROJECT)
+    monkeypatch.setenv("FIREWATCH_API_KEY", KEY["X-API-Key"])
+    cached_settings.cache_clear()
+    previous = get_clock()
+    set_clock(ManualClock(NOW))
+    try:
+        with Flask(__name__).test_request_context(
+            "/", method="POST", json={"events": [api()]}, headers=KEY
+        ):
+            response = entrypoints.record_metrics(request)
+    finally:
+        set_clock(previous)
+        cached_settings.cache_clear()
+
+    assert response.status_code == 200, response.get_json()
+    assert kpis.aggregate("api_requests", "sum", RECENT) == 1
+    own = kpis.aggregate("function_invocations", "sum", RECENT, {"function": "record_metrics"})
+    assert own == 1
