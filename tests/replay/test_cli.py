@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,3 +104,30 @@ def test_replay_sample_writes_a_log_replay_can_read(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "wrote 21 gcp lines" in result.output
     assert out.read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_replay_finds_the_running_dev_stack_from_its_published_environment(
+    cli_env: Path,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write: Callable[..., Path],
+) -> None:
+    host = settings.firestore_emulator_host
+    assert host is not None
+    state = tmp_path / "state"
+    state.mkdir()
+    environment = {"FIRESTORE_EMULATOR_HOST": host, "FIREWATCH_PROJECT_ID": PROJECT}
+    (state / "dev.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:9", "pid": 1, "environment": environment})
+    )
+    # Recorded by monkeypatch now, so what the command sets is undone after the test.
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST")
+    monkeypatch.delenv("FIREWATCH_PROJECT_ID")
+    log = write("nginx", outage_log(minutes=2, per_minute=5))
+
+    result = CliRunner().invoke(app, ["replay", str(log), "--dry-run", "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["requests"] == 10
+    assert os.environ["FIRESTORE_EMULATOR_HOST"] == host
