@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from monitoring.backups.settings import BackupSettings, UserCollection
@@ -19,10 +20,19 @@ from monitoring.backups.settings import BackupSettings, UserCollection
 __all__ = ["content_hash", "decode", "document_line", "encode", "owner_of", "parse_line"]
 
 
-def encode(value: Any) -> Any:
-    """Return ``value`` as JSON-safe data (the inverse of ``decode``)."""
+@cache
+def _firestore_types() -> tuple[Any, Any]:
+    # Imported on first use: the client library costs cold-start time (see store.py).
     from google.cloud.firestore_v1 import DocumentReference, GeoPoint
 
+    return DocumentReference, GeoPoint
+
+
+def encode(value: Any) -> Any:
+    """Return ``value`` as JSON-safe data (the inverse of ``decode``)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    DocumentReference, GeoPoint = _firestore_types()
     if isinstance(value, dict):
         return {key: encode(item) for key, item in value.items()}
     if isinstance(value, list):
