@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,23 +13,41 @@ from monitoring.config import Settings
 from monitoring.health.deadman import SCHEDULES, Schedule, assess, functions_probe, grace
 from monitoring.health.heartbeat import write_heartbeat
 from monitoring.health.settings import HealthSettings
-from monitoring.localstack.devhost import load_functions
 
+from tests.conftest import REPO
 from tests.health.conftest import MakeSettings
 
 DAILY = Schedule("0 2 * * *", 1800)
 HEALTH = HealthSettings()  # grace: max(120 s, 10 % of the interval) + the function's timeout
 
 
+_READ_SCHEDULES = """
+import json
+from monitoring.localstack.devhost import load_functions
+out = {}
+for name, function in load_functions().items():
+    endpoint = function.__firebase_endpoint__
+    if endpoint.scheduleTrigger:
+        out[name] = [dict(endpoint.scheduleTrigger), endpoint.timeoutSeconds]
+print(json.dumps(out))
+"""
+
+
 def test_schedules_match_the_decorators_in_main_py() -> None:
+    # In a child process: main.py declares SecretParams, which the functions SDK refuses to
+    # declare twice, so loading it here would break the other tests that load it.
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_SCHEDULES],
+        capture_output=True,
+        text=True,
+        cwd=REPO / "functions",
+        check=True,
+        timeout=120,
+    )
     declared = {}
-    for name, function in load_functions().items():
-        endpoint = function.__firebase_endpoint__
-        if endpoint.scheduleTrigger:
-            assert endpoint.scheduleTrigger.get("timeZone") in (None, "Etc/UTC", "UTC"), name
-            declared[name] = Schedule(
-                str(endpoint.scheduleTrigger["schedule"]), float(endpoint.timeoutSeconds)
-            )
+    for name, (trigger, timeout) in json.loads(done.stdout.splitlines()[-1]).items():
+        assert trigger.get("timeZone") in (None, "Etc/UTC", "UTC"), name
+        declared[name] = Schedule(str(trigger["schedule"]), float(timeout))
 
     assert declared == SCHEDULES
 
