@@ -178,3 +178,91 @@ def test_description_masks_the_addresses(make_ctx: Callable[..., Context]) -> No
     described = build_notifier("mail", config, make_ctx()).describe()
 
     assert "alice@" not in described and "al***@example.com" in described
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (cert file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def _server_context(certificate: tuple[str, str]) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_starttls_upgrades_the_connection_before_sending(
+    make_ctx: Callable[..., Context],
+    scripted: Callable[..., tuple[Scripted, int]],
+    certificate: tuple[str, str],
+) -> None:
+    context = _server_context(certificate)
+    handler, port = scripted(tls_context=context, require_starttls=True)
+
+    send(make_ctx(smtp_port=port, smtp_security="starttls", smtp_ca_file=certificate[0]))
+
+    assert handler.accepted == 1
+
+
+def test_an_untrusted_certificate_is_a_permanent_failure(
+    make_ctx: Callable[..., Context],
+    scripted: Callable[..., tuple[Scripted, int]],
+    certificate: tuple[str, str],
+) -> None:
+    handler, port = scripted(tls_context=_server_context(certificate), require_starttls=True)
+
+    with pytest.raises(DeliveryError, match="TLS handshake failed") as raised:
+        send(make_ctx(smtp_port=port, smtp_security="starttls"))
+
+    assert raised.value.permanent and handler.accepted == 0
+
+
+def test_implicit_tls_sends_over_an_encrypted_connection(
+    make_ctx: Callable[..., Context],
+    scripted: Callable[..., tuple[Scripted, int]],
+    certificate: tuple[str, str],
+) -> None:
+    handler, port = scripted(ssl_context=_server_context(certificate))
+
+    send(make_ctx(smtp_port=port, smtp_security="tls", smtp_ca_file=certificate[0]))
+
+    assert handler.accepted == 1

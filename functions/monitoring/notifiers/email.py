@@ -78,14 +78,15 @@ class EmailNotifier:
         timeout = self.ctx.timeout_s or s.timeout_s
         try:
             smtp: smtplib.SMTP
+            cafile = str(s.smtp_ca_file) if s.smtp_ca_file else None
             if s.smtp_security == "tls":
-                context = ssl.create_default_context()
+                context = ssl.create_default_context(cafile=cafile)
                 smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=context)
             else:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
             with smtp:
                 if s.smtp_security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=cafile))
                 # The dev mail catcher takes no login; production credentials stay unused.
                 if s.smtp_username and self.password and not self.ctx.dev_url:
                     smtp.login(s.smtp_username, self.password)

@@ -21,6 +21,9 @@ class NotifySettings(BaseModel):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: Literal["none", "starttls", "tls"] = "none"
+    # A CA bundle to trust for the SMTP server's certificate (a private relay); the system's
+    # trust store otherwise.
+    smtp_ca_file: Path | None = None
     mail_from: str = "Firewatch <firewatch@localhost>"
     timeout_s: float = Field(10.0, gt=0)
 
