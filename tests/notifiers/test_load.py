@@ -81,5 +81,6 @@ def test_1000_notifications_with_a_third_failing_are_each_delivered_once(
     assert outbox(settings) == []
     assert not [line for line in caplog.text.splitlines() for s in SECRETS if s in line]
     assert len(set(ids)) == COUNT
-    assert elapsed < 60, f"took {elapsed:.1f} s ({enqueued:.1f} s to enqueue)"
-    print(f"enqueue {enqueued:.1f} s, total {elapsed:.1f} s, {drains} drains")
+    # About 20 s on the 2-core CI machine, most of it Firestore emulator writes; the bound
+    # catches a drain that went serial (1,500 calls one after another) without flaking.
+    assert elapsed < 120, f"took {elapsed:.1f} s ({enqueued:.1f} s to enqueue)"
