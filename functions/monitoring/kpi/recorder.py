@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from monitoring.errors import InputError
 from monitoring.kpi.metrics import METRICS, MetricDef, validate_labels
-from monitoring.kpi.rollup import LabelKey, Rollup, doc_id, new_sketch
+from monitoring.kpi.rollup import (
+    SKETCH_MAX,
+    SKETCH_MIN,
+    LabelKey,
+    Rollup,
+    clamp_for_sketch,
+    doc_id,
+    new_sketch,
+)
 from monitoring.store import Collections
 
 if TYPE_CHECKING:
@@ -169,6 +177,8 @@ class Recorder:
             raise RecordError(f"metric {metric!r}: value must be a finite number")
         if value < 0 and definition.kind == "counter":
             raise RecordError(f"metric {metric!r} is a counter and cannot go down")
+        if value < 0 and definition.kind == "distribution":
+            raise RecordError(f"metric {metric!r}: a {definition.unit} value cannot be negative")
         ts = at.timestamp() if at is not None else self._now()
         minute = int(ts // 60)
 
@@ -201,7 +211,9 @@ class Recorder:
             if ts >= agg.last_ts:
                 agg.last, agg.last_ts = value, ts
             if agg.sketch is not None:
-                agg.sketch.add(value)
+                agg.sketch.add(
+                    value if SKETCH_MIN <= value <= SKETCH_MAX else clamp_for_sketch(value)
+                )
             if distinct_id is not None:
                 day = time.strftime("%Y%m%d", time.gmtime(ts))
                 self._distinct.setdefault((metric, day), set()).add(hash_id(distinct_id))

@@ -17,8 +17,11 @@ from typing import Any, Literal
 
 __all__ = [
     "RESOLUTIONS",
+    "SKETCH_MAX",
+    "SKETCH_MIN",
     "Resolution",
     "Rollup",
+    "clamp_for_sketch",
     "decode_sketch",
     "doc_id",
     "encode_sketch",
@@ -48,6 +51,18 @@ def _labels_hash(key: LabelKey) -> str:
 
 def doc_id(res: Resolution, metric: str, key: LabelKey, start: datetime) -> str:
     return f"{res}_{start:%Y%m%d%H%M}_{metric}_{_labels_hash(key)}"
+
+
+# The sketch's dense store spans from its smallest to its largest key, so one value of
+# 1e-300 would make every document of its series hundreds of kilobytes. Values below
+# SKETCH_MIN count as 0 (absolute error under 0.001 of the unit, e.g. a microsecond when
+# the unit is ms) and above SKETCH_MAX as SKETCH_MAX; that bounds a sketch to ~1,400 bins.
+SKETCH_MIN = 1e-3
+SKETCH_MAX = 1e12
+
+
+def clamp_for_sketch(value: float) -> float:
+    return 0.0 if value < SKETCH_MIN else min(value, SKETCH_MAX)
 
 
 def new_sketch(relative_accuracy: float) -> Any:
@@ -118,7 +133,7 @@ class Rollup:
         if self.last_at is None or at >= self.last_at:
             self.last, self.last_at = value, at
         if self.sketch is not None:
-            self.sketch.add(value, weight)
+            self.sketch.add(clamp_for_sketch(value), weight)
 
     def get_sketch(self) -> Any:
         if self.sketch is None and self.sketch_bytes is not None:
