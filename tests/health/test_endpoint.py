@@ -242,3 +242,17 @@ def test_refused_detail_requests_are_counted(
         "auth_refused", "sum", minute, {"endpoint": "health_check", "status": "401"}
     )
     assert refused == 1.0
+
+
+def test_checks_that_cannot_even_be_built_answer_503(
+    health_settings: MakeSettings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> list[object]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(probes, "build_checks", broken)
+
+    response = call(health_settings(), clock)
+
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unhealthy", "time": "2026-03-02T12:00:00+00:00"}

@@ -57,7 +57,13 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
     now = clock.now()
     report = None if detailed else _cached(settings, now)
     if report is None:
-        report = run_checks(settings, now)
+        try:
+            report = run_checks(settings, now)
+        except Exception:
+            # Checks cannot raise; building them can (a bug, a bad setting). A health
+            # endpoint that answers 500 tells a load balancer less than one that says 503.
+            logger.error("health checks could not run", exc_info=True)
+            return json_response({"status": "unhealthy", "time": now.isoformat()}, 503)
         publish_bounded(settings, report, now)
         _remember(settings, report)
 
