@@ -10,6 +10,7 @@ every scheduled function on its declared schedule. ``POST /__/run/<name>`` runs 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import json
 import logging
@@ -42,8 +43,13 @@ def state_file() -> Path:
     return Path(os.environ.get("FIREWATCH_STATE_DIR", REPO_DIR / ".firewatch")) / "dev.json"
 
 
+@functools.cache
 def load_functions() -> dict[str, Any]:
-    """Return ``{name: function}`` for main.py, found by the functions SDK's discovery."""
+    """Return ``{name: function}`` for main.py, found by the functions SDK's discovery.
+
+    Loaded once per process: main.py declares SDK parameters, and the SDK refuses to
+    declare the same parameter twice.
+    """
     from firebase_functions.private import serving
 
     with contextlib.chdir(FUNCTIONS_DIR):
