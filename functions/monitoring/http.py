@@ -88,3 +88,7 @@ def read_json(request: Request, max_bytes: int) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        # A few hundred KB of "[[[[..." is within the size limit but deeper than the parser's
+        # stack; that is the client's problem, not a 500.
+        raise InputError("body is nested too deeply") from None

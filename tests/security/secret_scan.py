@@ -5,8 +5,11 @@ Registered by tests/conftest.py as a pytest plugin. For the whole run it
 - attaches a raw capture handler to the root logger (no ``Redactor``: a secret that reaches
   a logger at all is a finding, even if production output would mask it);
 - reads pytest's captured stdout, stderr and log sections of every test;
-- reads every document of the test project before each emulator reset, and once at the
-  end, so data from every test is seen before the next test empties the database.
+- checks every write the Firestore client sends (commit and batch_write requests), so data
+  from every test is seen although each test empties the database first; reading the
+  whole project before each reset instead cost about a minute per full run;
+- reads every document of the test project over REST when the emulator stops (and tests
+  may call ``scan_documents`` themselves), which also covers writes made over REST.
 
 Secrets are ``KNOWN_TEST_SECRETS`` (tests/security/secrets.py) plus every secret value any
 test puts into a ``Settings`` object. A match fails the run with the test, the place and
@@ -99,19 +102,35 @@ class SecretScan:
         self.seconds += time.perf_counter() - began
 
     def watch(self, emulator: FirestoreEmulator) -> None:
-        """Scan ``emulator`` before each reset and before it stops."""
-        reset, stop = emulator.reset, emulator.stop
-
-        def scanned_reset() -> None:
-            self.scan_documents(emulator)
-            reset()
+        """Scan every document of ``emulator`` just before it stops."""
+        stop = emulator.stop
 
         def scanned_stop() -> None:
+            self.current = "(session end)"
             self.scan_documents(emulator)
             stop()
 
-        emulator.reset = scanned_reset  # type: ignore[method-assign]
         emulator.stop = scanned_stop  # type: ignore[method-assign]
+
+    def watch_writes(self) -> None:
+        """Check the content of every commit and batch_write the Firestore client sends."""
+        from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
+
+        scan = self
+        for name in ("commit", "batch_write"):
+            original = getattr(FirestoreClient, name)
+
+            def wrapped(
+                client: Any, *args: Any, __original: Any = original, __name: str = name, **kw: Any
+            ) -> Any:
+                began = time.perf_counter()
+                scan.check(
+                    repr(kw.get("request", args[0] if args else None)), f"Firestore {__name}"
+                )
+                scan.seconds += time.perf_counter() - began
+                return __original(client, *args, **kw)
+
+            setattr(FirestoreClient, name, wrapped)
 
     def watch_settings(self) -> None:
         """Add the secrets of every ``Settings`` built from now on to the list."""
@@ -129,6 +148,7 @@ class SecretScan:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         logging.getLogger().addHandler(self.handler)
         self.watch_settings()
+        self.watch_writes()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(
@@ -162,8 +182,8 @@ class SecretScan:
                 terminalreporter.line(finding)
         else:
             terminalreporter.line(
-                f"secret scan: {len(self.secrets)} secrets, {self.documents_scanned} documents "
-                f"and every log line clean ({self.seconds:.1f} s)"
+                f"secret scan: {len(self.secrets)} secrets; every log line, write and "
+                f"{self.documents_scanned} stored documents clean ({self.seconds:.1f} s)"
             )
 
 

@@ -88,3 +88,13 @@ def test_the_session_scan_is_installed(request: pytest.FixtureRequest) -> None:
     assert plugin.handler in logging.getLogger().handlers
     load_settings(_env_file=None, api_key="probe-session-key-2b7f")
     assert "probe-session-key-2b7f" in plugin.secrets
+
+
+def test_secret_in_a_client_write_is_found(settings, secret: str) -> None:  # type: ignore[no-untyped-def]
+    from monitoring.store import firestore_client
+
+    scan = SecretScan([secret])
+    scan.watch_writes()  # wraps the already wrapped client: both scans see the write
+    firestore_client(settings).collection("fw_audit").document("probe").set({"note": secret})
+    firestore_client(settings).collection("fw_audit").document("probe").delete()
+    assert any("Firestore commit" in finding for finding in scan.findings)
