@@ -35,6 +35,10 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     state.debug = debug
+    # Beside `make run`, every command works on the local stack's emulators.
+    from monitoring.localstack.devhost import adopt_dev_environment
+
+    adopt_dev_environment()
 
 
 @app.command()

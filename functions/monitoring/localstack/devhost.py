@@ -43,6 +43,24 @@ def state_file() -> Path:
     return Path(os.environ.get("FIREWATCH_STATE_DIR", REPO_DIR / ".firewatch")) / "dev.json"
 
 
+def adopt_dev_environment() -> dict[str, str]:
+    """Point this process at a running ``firewatch dev`` stack, if there is one.
+
+    Only when no emulator is configured already: a terminal command run beside ``make run``
+    then reads and writes the same emulators. Returns the variables it set.
+    """
+    path = state_file()
+    if "FIRESTORE_EMULATOR_HOST" in os.environ or not path.exists():
+        return {}
+    try:
+        published = json.loads(path.read_text()).get("environment") or {}
+    except (OSError, ValueError):
+        return {}
+    adopted = {name: str(value) for name, value in published.items() if name not in os.environ}
+    os.environ.update(adopted)
+    return adopted
+
+
 @functools.cache
 def load_functions() -> dict[str, Any]:
     """Return ``{name: function}`` for main.py, found by the functions SDK's discovery.
@@ -343,7 +361,9 @@ def serve(host: DevHost, port: int) -> None:
     url = f"http://127.0.0.1:{server.server_port}"
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    environment = host.stack.environment() if host.stack is not None else {}
+    path.write_text(json.dumps({"url": url, "pid": os.getpid(), "environment": environment}))
+    path.chmod(0o600)  # it holds the local API key
     scheduler = threading.Thread(target=host.run_scheduler, name="scheduler", daemon=True)
     scheduler.start()
     try:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,19 +22,11 @@ __all__ = ["register"]
 
 
 def _settings() -> Settings:
-    """Load settings; when no emulator is configured but `firewatch dev` runs and has
-    published its environment, replay into that local stack."""
+    """Load settings; beside a running `firewatch dev`, replay into that local stack."""
     from monitoring.config import load_settings
-    from monitoring.localstack.devhost import state_file
+    from monitoring.localstack.devhost import adopt_dev_environment
 
-    path = state_file()
-    if "FIRESTORE_EMULATOR_HOST" not in os.environ and path.exists():
-        try:
-            published = json.loads(path.read_text()).get("environment") or {}
-        except (OSError, ValueError):
-            published = {}
-        for name, value in published.items():
-            os.environ.setdefault(name, str(value))
+    adopt_dev_environment()
     return load_settings()
 
 
