@@ -32,13 +32,15 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     state.debug = debug
-    # Beside `make run`, every command works on the local stack's emulators.
-    from monitoring.localstack.devhost import adopt_dev_environment
+    # Beside `make run`, every other command works on the local stack's emulators.
+    if ctx.invoked_subcommand != "dev":
+        from monitoring.localstack.devhost import adopt_dev_environment
 
-    adopt_dev_environment()
+        adopt_dev_environment()
 
 
 @app.command()

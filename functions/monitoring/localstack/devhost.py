@@ -53,9 +53,11 @@ def adopt_dev_environment() -> dict[str, str]:
     if "FIRESTORE_EMULATOR_HOST" in os.environ or not path.exists():
         return {}
     try:
-        published = json.loads(path.read_text()).get("environment") or {}
-    except (OSError, ValueError):
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)  # a dev host that died leaves its file behind
+    except (OSError, ValueError, KeyError, TypeError):
         return {}
+    published = state.get("environment") or {}
     adopted = {name: str(value) for name, value in published.items() if name not in os.environ}
     os.environ.update(adopted)
     return adopted
