@@ -83,7 +83,9 @@ class BackupSettings(BaseModel):
     keep_weekly: int = Field(12, ge=0)
     keep_monthly: int = Field(12, ge=0)
     keep_manual: int = Field(10, ge=0)
-    page_size: int = Field(1000, ge=1, le=10_000)
+    # Pages are streamed, not held, so their size costs no memory; each page is one query
+    # (the emulator rescans from the cursor, so few large pages are much faster there).
+    page_size: int = Field(5000, ge=1, le=50_000)
     upload_chunk_bytes: int = Field(4 * 1024 * 1024, ge=256 * 1024)
     write_batch: int = Field(400, ge=1, le=500)
     managed_timeout_s: float = Field(3000.0, gt=0)
