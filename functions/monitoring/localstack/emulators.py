@@ -222,6 +222,9 @@ class StorageEmulator:
         self._server = create_server(
             "127.0.0.1", self.port, in_memory=True, default_bucket=self.default_bucket
         )
+        # The package's server thread is not a daemon, so a process that forgot to stop it
+        # would never exit (atexit handlers run only after non-daemon threads end).
+        self._server._api.daemon = True
         self._server.start()
         return self
 
