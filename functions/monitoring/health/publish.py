@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -58,39 +60,60 @@ def publish(settings: Settings, report: HealthReport, now: datetime) -> list[str
     When the Firestore probe itself failed, both writes would only hang on the same outage,
     so they are skipped.
     """
-    firestore = report.component("firestore")
-    if firestore is not None and firestore.status == "unhealthy":
+    if _firestore_down(report):
         logger.warning("health report not stored: Firestore is unhealthy")
         return ["store", "kpis"]
-
-    failed = []
-    try:
-        store_report(settings, report, now, settings.health.persist_timeout_s)
-    except Exception:
-        logger.error("could not store the health report", exc_info=True)
-        failed.append("store")
-    try:
-        record_kpis(settings, report, now)
-    except Exception:
-        logger.error("could not record the health KPIs", exc_info=True)
-        failed.append("kpis")
-    return failed
+    return [name for name, step in _steps(settings, report, now) if not _attempt(name, step)]
 
 
 def publish_bounded(settings: Settings, report: HealthReport, now: datetime) -> bool:
-    """Run ``publish`` but wait for it no longer than ``persist_timeout_s``.
+    """Store the report and record its KPIs at once, waiting at most ``persist_timeout_s``.
 
-    Return True when it finished in time. The health answer must stay fast even when a
-    write is slow; an unfinished publish carries on in its daemon thread.
+    Return True when both finished in time. The two writes are independent, so they run
+    side by side; the health answer must stay fast even when a write is slow, and an
+    unfinished write carries on in its daemon thread.
     """
-    thread = threading.Thread(
-        target=publish, args=(settings, report, now), name="health-publish", daemon=True
-    )
-    thread.start()
-    thread.join(timeout=settings.health.persist_timeout_s)
-    if thread.is_alive():
-        logger.warning(
-            "storing the health report took over %.1f s", settings.health.persist_timeout_s
-        )
+    if _firestore_down(report):
+        logger.warning("health report not stored: Firestore is unhealthy")
+        return False
+    limit = settings.health.persist_timeout_s
+    threads = [
+        threading.Thread(target=_attempt, args=step, name=f"health-{step[0]}", daemon=True)
+        for step in _steps(settings, report, now)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + limit
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        logger.warning("storing the health report took over %.1f s", limit)
         return False
     return True
+
+
+def _firestore_down(report: HealthReport) -> bool:
+    firestore = report.component("firestore")
+    return firestore is not None and firestore.status == "unhealthy"
+
+
+def _steps(
+    settings: Settings, report: HealthReport, now: datetime
+) -> list[tuple[str, Callable[[], object]]]:
+    timeout = settings.health.persist_timeout_s
+    return [
+        ("store", lambda: store_report(settings, report, now, timeout)),
+        ("kpis", lambda: record_kpis(settings, report, now)),
+    ]
+
+
+def _attempt(name: str, step: Callable[[], object]) -> bool:
+    try:
+        step()
+    except Exception:
+        logger.error("could not %s the health report", _VERBS[name], exc_info=True)
+        return False
+    return True
+
+
+_VERBS = {"store": "store", "kpis": "record the KPIs of"}
