@@ -149,6 +149,11 @@ class Recorder:
         self._checked: set[tuple[str, tuple[str, ...]]] = set()
         self._last_flush = time.monotonic()
         self.writes = 0
+        # Read once: attribute chains through pydantic models cost on the hot path.
+        self._max_series = settings.kpi.flush_max_series
+        self._interval = settings.kpi.flush_interval_s
+        self._cap = settings.kpi.max_series_per_metric
+        self._accuracy = settings.kpi.relative_accuracy
 
     # Recording ---------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class Recorder:
         with self._lock:
             known = self._known.setdefault(metric, set())
             if key not in known:
-                if len(known) >= self._settings.kpi.max_series_per_metric:
+                if len(known) >= self._cap:
                     raise RecordError(
                         f"metric {metric!r} already has {len(known)} label sets; "
                         f"new label values are refused"
@@ -196,11 +201,7 @@ class Recorder:
                 known.add(key)
             agg = self._series.get((metric, key, minute))
             if agg is None:
-                sketch = (
-                    new_sketch(self._settings.kpi.relative_accuracy)
-                    if definition.kind == "distribution"
-                    else None
-                )
+                sketch = new_sketch(self._accuracy) if definition.kind == "distribution" else None
                 agg = self._series[(metric, key, minute)] = _Agg(sketch)
             agg.count += 1
             agg.sum += value
@@ -218,8 +219,8 @@ class Recorder:
                 day = time.strftime("%Y%m%d", time.gmtime(ts))
                 self._distinct.setdefault((metric, day), set()).add(hash_id(distinct_id))
             due = (
-                len(self._series) >= self._settings.kpi.flush_max_series
-                or time.monotonic() - self._last_flush >= self._settings.kpi.flush_interval_s
+                len(self._series) >= self._max_series
+                or time.monotonic() - self._last_flush >= self._interval
             )
         if due:
             self.flush()
