@@ -16,14 +16,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.stack import bench_settings
 from monitoring.alerts.evaluator import CollectingSink
 from monitoring.alerts.jobs import run_evaluation
 from monitoring.alerts.rules import RuleSet, load_rules
 from monitoring.alerts.source import KpiSource
 from monitoring.config import Settings
 from monitoring.kpi.recorder import Recorder
-
-from bench.stack import bench_settings
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ENDPOINTS = ["/api/execute", "/api/documents", "/api/users"]

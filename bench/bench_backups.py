@@ -21,14 +21,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bench.stack import bench_settings
 from monitoring.backups.jobs import run_backup
 from monitoring.backups.logical import export_logical, restore_all_logical
 from monitoring.backups.restore import restore_user_data
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.store import firestore_client
-
-from bench.stack import bench_settings
 
 EXPORT_COLLECTIONS = ("prompts", "executions", "documents", "events")
 USER_COLLECTIONS = ("prompts", "executions", "documents")

@@ -26,12 +26,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
+
+from bench.stack import BUCKET, PROJECT, bench_settings
 from monitoring.health.deadman import SCHEDULES
 from monitoring.health.heartbeat import write_heartbeat
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.store import Collections, firestore_client, reset_clients
-
-from bench.stack import BUCKET, PROJECT, bench_settings
 
 REQUESTS = 200
 TARGET_MS = 200.0
@@ -75,8 +75,9 @@ def _configure(receiver: HttpReceiver, *, cache_s: float, hang: bool) -> None:
 @contextmanager
 def _serve() -> Iterator[str]:
     from flask import Flask, request
-    from monitoring import entrypoints
     from werkzeug.serving import make_server
+
+    from monitoring import entrypoints
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = Flask("bench_health")

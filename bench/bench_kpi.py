@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bench.stack import bench_settings
 from monitoring.kpi.query import KpiQuery, Window
 from monitoring.kpi.recorder import Recorder
 from monitoring.kpi.rollup import nearest_rank, new_sketch
-
-from bench.stack import bench_settings
 
 EVENTS = 200_000
 LABELS = [{"endpoint": f"/api/{i}", "method": "GET"} for i in range(20)]

@@ -110,9 +110,8 @@ def memory(directory: Path) -> None:
 
 
 def pipeline(directory: Path) -> None:
-    from monitoring.replay.driver import ReplayOptions, replay_file
-
     from bench.stack import bench_settings
+    from monitoring.replay.driver import ReplayOptions, replay_file
 
     settings = bench_settings()
     path = directory / "pipeline.log"

@@ -8,6 +8,7 @@ Imports stay cheap (no Google client is created at import time), so cold starts 
 from __future__ import annotations
 
 from firebase_functions import https_fn, options, params, scheduler_fn
+
 from monitoring import entrypoints
 
 options.set_global_options(region="us-central1", cpu=1, max_instances=10)

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings, load_settings
 from monitoring.localstack.catchers import HttpReceiver, MailCatcher
 from monitoring.localstack.emulators import FirestoreEmulator, StorageEmulator
 from monitoring.store import firestore_client, reset_clients
-
 from tests.security.secrets import TEST_API_KEY
 
 REPO = Path(__file__).resolve().parent.parent

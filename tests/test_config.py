@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+
 from monitoring.config import load_settings
 from monitoring.errors import ConfigError
 from monitoring.logs import JsonFormatter, Redactor

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.errors import EmulatorError
 from monitoring.localstack import emulators

@@ -15,8 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from google.cloud import firestore
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import firestore, storage  # type: ignore[attr-defined]
 
     from monitoring.config import Settings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from monitoring.alerts.condition import EvalContext, compile_condition, parse_duration
 from monitoring.alerts.source import MemorySource
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from monitoring.alerts.evaluator import CollectingSink, evaluate
 from monitoring.alerts.history import query_history
 from monitoring.alerts.jobs import run_evaluation

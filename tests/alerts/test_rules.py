@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from monitoring.alerts.rules import check_rules, load_rules
 from monitoring.config import Settings, load_settings
 from monitoring.errors import RuleError

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from monitoring.alerts.backtest import backtest
 from monitoring.alerts.rules import load_rules
 from monitoring.alerts.source import MemorySource
 from monitoring.alerts.testing import expand_values, run_rule_tests
 from monitoring.cli import app
 from monitoring.config import Settings, load_settings
-from typer.testing import CliRunner
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.store import firestore_client
 

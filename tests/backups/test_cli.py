@@ -4,11 +4,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
+
 from monitoring.backups.cli import parse_time
 from monitoring.cli import app
 from monitoring.config import Settings
-from typer.testing import CliRunner
-
 from tests.backups.conftest import FakeRecorder, seed
 
 

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from monitoring.backups.catalog import (
     BackupRecord,
     FileEntry,
@@ -18,7 +19,6 @@ from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.errors import BackupError
 from monitoring.store import storage_client
-
 from tests.backups.conftest import FakeRecorder, seed
 
 

@@ -8,7 +8,6 @@ from monitoring.backups.codec import decode, encode
 from monitoring.backups.logical import export_logical, iter_documents
 from monitoring.config import Settings
 from monitoring.store import firestore_client, storage_client
-
 from tests.backups.conftest import seed
 
 

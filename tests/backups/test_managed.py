@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from monitoring.backups.catalog import get_backup
 from monitoring.backups.jobs import run_scheduled_backup
 from monitoring.backups.managed import export_managed, import_managed
@@ -23,7 +24,6 @@ from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.errors import BackupError
 from monitoring.store import storage_client
-
 from tests.backups.conftest import FakeRecorder
 
 

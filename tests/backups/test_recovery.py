@@ -8,7 +8,6 @@ from monitoring.backups.restore import _live_docs, record_erasure
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.store import firestore_client
-
 from tests.backups.conftest import FakeRecorder, seed
 
 

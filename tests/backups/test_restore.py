@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+
 from monitoring.backups.audit import list_audit
 from monitoring.backups.jobs import run_backup
 from monitoring.backups.restore import (
@@ -18,7 +19,6 @@ from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.errors import BackupError
 from monitoring.store import firestore_client
-
 from tests.backups.conftest import App, FakeRecorder, seed
 
 

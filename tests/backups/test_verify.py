@@ -8,7 +8,6 @@ from monitoring.backups.verify import check_backups, verify_backup
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.store import storage_client
-
 from tests.backups.conftest import FakeRecorder, seed
 
 SLOT = datetime(2026, 3, 3, 2, tzinfo=UTC)

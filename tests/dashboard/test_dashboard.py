@@ -10,12 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.dashboard.endpoint import COOKIE, handle
 from monitoring.kpi.recorder import Recorder
-from werkzeug.serving import make_server
-
 from tests.conftest import REPO
 
 API_KEY = "test-api-key-5f1c9a"  # make_settings' key
@@ -55,6 +55,7 @@ def seeded(settings: Settings, clock: ManualClock) -> ManualClock:
 
 def _app(settings: Settings, clock: ManualClock):  # type: ignore[no-untyped-def]
     from flask import Flask, request
+
     from monitoring.http import guarded
 
     app = Flask("dashboard-test")

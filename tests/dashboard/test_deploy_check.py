@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from monitoring.dashboard.cli import compare_deployment
 from monitoring.kpi.recorder import Recorder
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from flask import Flask, Request, Response, request
+
 from monitoring.clock import Clock
 from monitoring.config import Settings
 from monitoring.health import endpoint, web
 from monitoring.localstack.emulators import FirestoreEmulator, StorageEmulator
-
 from tests.conftest import make_settings
 
 MakeSettings = Callable[..., Settings]

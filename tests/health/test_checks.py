@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from monitoring.config import Settings, load_settings
 from monitoring.health.checks import (
     Check,
@@ -16,7 +17,6 @@ from monitoring.health.checks import (
     overall_status,
     run_checks,
 )
-
 from tests.conftest import START
 
 # Thread start-up and scheduling on a loaded two-core CI machine; the product's own margin

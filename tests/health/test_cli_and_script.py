@@ -9,11 +9,11 @@ import subprocess
 import time
 
 import pytest
+from typer.testing import CliRunner
+
 from monitoring.cli import app
 from monitoring.config import Settings
 from monitoring.localstack.catchers import HttpReceiver, Reply
-from typer.testing import CliRunner
-
 from tests.conftest import BUCKET, REPO
 
 SCRIPT = REPO / "scripts" / "health_check.sh"

@@ -8,12 +8,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.health.deadman import SCHEDULES, Schedule, assess, functions_probe, grace
 from monitoring.health.heartbeat import write_heartbeat
 from monitoring.health.settings import HealthSettings
-
 from tests.conftest import REPO
 from tests.health.conftest import MakeSettings
 

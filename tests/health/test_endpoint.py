@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.health import probes
 from monitoring.health.checks import Outcome
@@ -13,7 +14,6 @@ from monitoring.kpi.query import KpiQuery, Window
 from monitoring.kpi.recorder import reset_recorders
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.store import Collections, firestore_client
-
 from tests.conftest import START
 from tests.health.conftest import MakeSettings, call, unsigned_token
 

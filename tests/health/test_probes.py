@@ -21,12 +21,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.health.checks import run_checks
 from monitoring.health.probes import PROBE_DOCUMENT, PROBE_OBJECT, build_checks
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.store import Collections, firestore_client, storage_client
-
 from tests.conftest import BUCKET, PROJECT, START
 from tests.health.conftest import MakeSettings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from monitoring.config import Settings, load_settings
 from monitoring.health.checks import run_checks
 from monitoring.health.probes import build_checks
 from monitoring.localstack.catchers import HttpReceiver, Reply
-
 from tests.conftest import START
 
 KEY = "sk-or-v1-test-0123456789abcdef"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from monitoring.cli import app
 from monitoring.config import Settings
 from monitoring.incidents import service
-from typer.testing import CliRunner
-
 from tests.conftest import PROJECT, REPO
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from monitoring.alerts.jobs import run_evaluation
 from monitoring.alerts.rules import load_rules
 from monitoring.alerts.source import MemorySource

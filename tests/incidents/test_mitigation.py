@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.errors import InputError
@@ -22,7 +23,6 @@ from monitoring.incidents import service
 from monitoring.incidents.mitigation import is_flag_open, run_mitigation
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.store import Collections, firestore_client
-
 from tests.conftest import PROJECT
 
 
@@ -154,6 +154,7 @@ def test_lockdown_revokes_tokens_in_the_real_auth_emulator(
 
     import httpx
     from firebase_admin import auth
+
     from monitoring.store import firebase_app
 
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", auth_emulator)

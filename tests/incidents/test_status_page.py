@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, Request, request
+from werkzeug.serving import make_server
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.incidents import service
 from monitoring.incidents.status_page import handle
 from monitoring.notifiers.model import Notification
 from monitoring.store import Collections, firestore_client
-from werkzeug.serving import make_server
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.kpi.query import KpiQuery
 from monitoring.kpi.recorder import Recorder, get_recorder, reset_recorders

@@ -6,12 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
+
 from monitoring.cli import app
 from monitoring.clock import floor_minute
 from monitoring.kpi.cli import sparkline
 from monitoring.kpi.recorder import Recorder
-from typer.testing import CliRunner
-
 from tests.conftest import PROJECT
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from monitoring.config import Settings
 from monitoring.errors import DeliveryError
 from monitoring.kpi.export import export_pending
 from monitoring.kpi.jobs import run_compaction
 from monitoring.kpi.recorder import Recorder
 from monitoring.localstack.catchers import HttpReceiver, Reply
-
 from tests.conftest import PROJECT, START
 
 RECORDED = Path(__file__).parent / "data" / "export_request.json"

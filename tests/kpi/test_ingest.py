@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from flask import Flask, Request, Response, request
+from pydantic import SecretStr
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.http import guarded
 from monitoring.kpi.ingest import handle
 from monitoring.kpi.query import KpiQuery, Window
-from pydantic import SecretStr
-
 from tests.conftest import PROJECT, START
 
 KEY = {"X-API-Key": "test-api-key-5f1c9a"}

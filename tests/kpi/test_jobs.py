@@ -11,7 +11,6 @@ from monitoring.kpi.jobs import run_compaction
 from monitoring.kpi.query import KpiQuery, Window
 from monitoring.kpi.recorder import Recorder
 from monitoring.store import Collections
-
 from tests.conftest import START
 
 API = {"endpoint": "/prompts", "method": "GET"}

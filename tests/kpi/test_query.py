@@ -7,9 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from monitoring.kpi.query import AGGREGATIONS, KpiQuery, Window
 from monitoring.kpi.recorder import Recorder
-
 from tests.conftest import START
 
 API = {"endpoint": "/prompts", "method": "GET"}

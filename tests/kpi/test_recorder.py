@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.kpi.query import KpiQuery, Window
 from monitoring.kpi.recorder import (
@@ -17,7 +18,6 @@ from monitoring.kpi.recorder import (
     track_api_performance,
 )
 from monitoring.store import Collections
-
 from tests.conftest import START
 
 API = {"endpoint": "/prompts", "method": "GET"}

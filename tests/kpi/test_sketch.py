@@ -7,6 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+
 from monitoring.kpi.rollup import (
     SKETCH_MIN,
     clamp_for_sketch,

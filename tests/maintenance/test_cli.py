@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from monitoring.cli import app
-from monitoring.config import Settings
 from typer.testing import CliRunner
 
+from monitoring.cli import app
+from monitoring.config import Settings
 from tests.conftest import BUCKET, PROJECT, REPO
 
 

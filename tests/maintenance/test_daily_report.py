@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.errors import BackupError
@@ -16,7 +17,6 @@ from monitoring.maintenance import jobs
 from monitoring.maintenance.report import Section
 from monitoring.maintenance.security import open_writes, rotations_due
 from monitoring.store import Collections, firestore_client
-
 from tests.conftest import make_settings
 
 RULES = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.kpi.recorder import get_recorder

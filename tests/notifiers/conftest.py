@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from monitoring.config import Settings
 from monitoring.localstack.catchers import MailCatcher
 from monitoring.localstack.emulators import FirestoreEmulator
@@ -19,7 +20,6 @@ from monitoring.notifiers.context import Context
 from monitoring.notifiers.model import Notification
 from monitoring.notifiers.settings import NotifySettings
 from monitoring.store import reset_clients
-
 from tests.conftest import START, make_settings
 
 SLACK_TOKEN = "T0AAA/B0BBB/s3cr3tSlackTokenXyZ"

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable
 
 import pytest
+
 from monitoring.errors import DeliveryError
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.notifiers import build_notifier
 from monitoring.notifiers.base import Message
 from monitoring.notifiers.context import Context
 from monitoring.notifiers.routing import AppriseReceiver
-
 from tests.notifiers.conftest import Sleeps, alert
 
 TOKEN = "apprise-s3cr3t-path-token"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from monitoring.errors import DeliveryError
 from monitoring.localstack.catchers import HttpReceiver, ReceivedRequest, Reply
 from monitoring.localstack.emulators import free_port
@@ -24,7 +25,6 @@ from monitoring.notifiers.routing import (
     WebhookReceiver,
 )
 from monitoring.notifiers.webhook import sign
-
 from tests.notifiers.conftest import (
     HMAC_SECRET,
     HOOK_TOKEN,

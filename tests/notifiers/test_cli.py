@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from monitoring.cli import app
-from monitoring.localstack.catchers import HttpReceiver, Reply
 from typer.testing import CliRunner
 
+from monitoring.cli import app
+from monitoring.localstack.catchers import HttpReceiver, Reply
 from tests.conftest import REPO
 from tests.notifiers.conftest import SLACK_TOKEN, write_routing
 

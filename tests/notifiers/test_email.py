@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from monitoring.errors import DeliveryError
 from monitoring.localstack.catchers import MailCatcher
 from monitoring.localstack.emulators import free_port
@@ -15,7 +16,6 @@ from monitoring.notifiers import build_notifier
 from monitoring.notifiers.base import Message
 from monitoring.notifiers.context import Context
 from monitoring.notifiers.routing import EmailReceiver
-
 from tests.notifiers.conftest import SMTP_PASSWORD, Sleeps, alert
 
 RECIPIENTS = ["Ops Team <ops@example.com>", "José Müller <jose@example.com>"]

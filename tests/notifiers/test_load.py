@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from monitoring.notifiers.outbox import enqueue_many
 from monitoring.store import Collections, firestore_client
-
 from tests.notifiers.conftest import HOOK_TOKEN, SECRETS, alert
 from tests.notifiers.test_outbox import PD, drain, outbox
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.errors import ConfigError
 from monitoring.localstack.catchers import HttpReceiver, MailCatcher, Reply
@@ -17,7 +18,6 @@ from monitoring.notifiers import jobs
 from monitoring.notifiers.jobs import context_for, drain_outbox
 from monitoring.notifiers.outbox import enqueue, outbox_id
 from monitoring.store import Collections, firestore_client
-
 from tests.notifiers.conftest import HOOK_TOKEN, SLACK_TOKEN, Sleeps, alert, at
 
 HOOK = f"/hook/{HOOK_TOKEN}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from monitoring.errors import ConfigError
 from monitoring.notifiers.routing import load_routing, parse_routing
-
 from tests.conftest import REPO
 from tests.notifiers.conftest import alert
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from monitoring.errors import ConfigError
 from monitoring.localstack.catchers import MailCatcher
 from monitoring.notifiers import build_notifier
@@ -13,7 +14,6 @@ from monitoring.notifiers.base import Message
 from monitoring.notifiers.context import Context
 from monitoring.notifiers.routing import EmailReceiver, SlackReceiver
 from monitoring.notifiers.settings import NotifySettings
-
 from tests.notifiers.conftest import SECRETS, SLACK_TOKEN, alert
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from monitoring.replay.model import Request
 from monitoring.replay.synthetic import demo_requests, write_log
 

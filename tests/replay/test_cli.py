@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from monitoring.cli import app
 from monitoring.config import Settings
 from monitoring.replay.synthetic import format_line
-from typer.testing import CliRunner
-
 from tests.conftest import PROJECT
 from tests.replay.conftest import ALERT_RULES, outage_log
 

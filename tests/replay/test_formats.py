@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from monitoring.config import Settings
 from monitoring.kpi.query import KpiQuery, Window
 from monitoring.replay.aggregate import SKETCH_RELATIVE_ACCURACY
@@ -17,7 +18,6 @@ from monitoring.replay.formats import make_parser
 from monitoring.replay.model import Request
 from monitoring.replay.synthetic import demo_requests
 from monitoring.store import Collections, firestore_client
-
 from tests.replay.conftest import ALERT_RULES, LOG_START
 
 FORMATS = ["nginx", "apache", "gcp", "alb", "haproxy", "heroku"]

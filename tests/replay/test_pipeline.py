@@ -11,7 +11,6 @@ from monitoring.config import Settings
 from monitoring.localstack.catchers import MailCatcher
 from monitoring.replay.driver import ReplayOptions, replay_file
 from monitoring.store import Collections, firestore_client
-
 from tests.replay.conftest import ALERT_RULES, LOG_START, outage_log
 
 

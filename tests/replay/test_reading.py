@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from monitoring.config import load_settings
 from monitoring.replay.aggregate import Aggregator, MinuteBucket
 from monitoring.replay.driver import ReplayOptions, replay_file
@@ -18,7 +19,6 @@ from monitoring.replay.formats import detect_format, make_parser
 from monitoring.replay.model import ReplayInputError, Request
 from monitoring.replay.source import LogSource
 from monitoring.replay.synthetic import demo_requests, format_line
-
 from tests.replay.conftest import LOG_MINUTE0, LOG_START, outage_log
 
 

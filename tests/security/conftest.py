@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
 from monitoring import runtime
 from monitoring.clock import ManualClock, SystemClock
 from monitoring.config import Settings, cached_settings
 from monitoring.localstack.devhost import DevHost, load_functions
 from monitoring.localstack.emulators import FirestoreEmulator, StorageEmulator
-
 from tests.conftest import BUCKET, PROJECT, REPO
 from tests.security.secrets import TEST_API_KEY, TEST_INGEST_KEY
 

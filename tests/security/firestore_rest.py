@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from monitoring.localstack.emulators import FirestoreEmulator
 
 OWNER = {"Authorization": "Bearer owner"}

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 from hypothesis import strategies as st
+
 from monitoring.kpi.events import EVENT_TYPES
 from monitoring.localstack.emulators import FirestoreEmulator
-
 from tests.security.secrets import TEST_API_KEY, TEST_INGEST_KEY
 from tests.security.tokens import id_token
 

@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from monitoring.config import Settings
 from monitoring.localstack.emulators import FirestoreEmulator
-
 from tests.security.secrets import KNOWN_TEST_SECRETS
 
 PLUGIN_NAME = "firewatch-secret-scan"

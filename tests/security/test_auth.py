@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
+
 from monitoring.auth import Principal, authenticate, keys_match, require_admin
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.errors import AuthError, Forbidden
-
 from tests.conftest import START
 from tests.security.secrets import TEST_API_KEY
 from tests.security.tokens import bearer, id_token

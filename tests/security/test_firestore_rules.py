@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from monitoring.localstack.emulators import FirestoreEmulator
 from monitoring.store import Collections
-
 from tests.conftest import REPO
 from tests.security.firestore_rest import Rest
 from tests.security.tokens import bearer, id_token

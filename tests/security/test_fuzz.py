@@ -18,8 +18,8 @@ import os
 import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
-from monitoring.localstack.emulators import FirestoreEmulator
 
+from monitoring.localstack.emulators import FirestoreEmulator
 from tests.security.conftest import HTTP_FUNCTIONS
 from tests.security.hostile import HostileRequest, hostile_requests, snapshot
 from tests.security.secrets import TEST_INGEST_KEY

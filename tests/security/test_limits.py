@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from flask.testing import FlaskClient
+
 from monitoring import ratelimit
 from monitoring.config import Settings, cached_settings
-
 from tests.security.secrets import TEST_INGEST_KEY
 
 KEY = {"X-Ingest-Key": TEST_INGEST_KEY}

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask, request
+
 from monitoring import ratelimit
 from monitoring.auth import Principal
 from monitoring.clock import ManualClock

@@ -11,9 +11,9 @@ import uuid
 
 import httpx
 import pytest
+
 from monitoring.config import load_settings
 from monitoring.localstack.emulators import FirestoreEmulator
-
 from tests.security.secret_scan import PLUGIN_NAME, SecretScan
 
 
