@@ -134,6 +134,52 @@ def run(
         raise typer.Exit(EXIT_BAD)
 
 
+demo_app = typer.Typer(
+    help="Demo app data in the local emulators (the reference RAG Prompt Library).",
+    no_args_is_help=True,
+)
+
+
+@demo_app.command("seed")
+def demo_seed(as_json: bool = typer.Option(False, "--json", help="Print counts as JSON.")) -> None:
+    """Write demo users (alice, bob, carol) with prompts, executions and documents.
+
+    Example: firewatch demo seed
+    """
+    from monitoring.config import load_settings
+    from monitoring.localstack.demo import seed
+
+    counts = seed(load_settings(), datetime.now(UTC))
+    if as_json:
+        emit_json(counts)
+    else:
+        console.print("seeded " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@demo_app.command("damage")
+def demo_damage(
+    user: str = typer.Argument("alice", help="Whose data to damage."),
+    as_json: bool = typer.Option(False, "--json", help="Print counts as JSON."),
+) -> None:
+    """Delete a demo user's prompts and corrupt their documents, to practise a restore.
+
+    Example: firewatch demo damage alice
+    """
+    from monitoring.config import load_settings
+    from monitoring.localstack.demo import damage
+
+    counts = damage(load_settings(), user)
+    if as_json:
+        emit_json(counts)
+    else:
+        console.print(
+            f"{user}: deleted {counts['deleted']} prompts, changed {counts['changed']} documents"
+        )
+
+
+app.add_typer(demo_app, name="demo")
+
+
 def _register_subsystems() -> None:
     from monitoring.alerts import cli as alerts_cli
     from monitoring.backups import cli as backups_cli
@@ -169,29 +215,33 @@ def main() -> None:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except click.exceptions.Exit as done:
+    # typer >= 0.22 vendors its own click: its Exit, Abort and usage errors are not click's.
+    except (typer.Exit, click.exceptions.Exit) as done:
         sys.exit(done.exit_code)
-    except click.ClickException as error:
+    except (typer.Abort, click.exceptions.Abort):
+        sys.exit(130)
+    except (TyperClickException, click.ClickException) as error:
         error.show()
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except (FirewatchError, OSError) as error:
+    except (FirewatchError, OSError, UnicodeError) as error:
         if state.debug:
             traceback.print_exc()
         code = EXIT_USAGE if isinstance(error, ConfigError) else EXIT_BAD
-        try:
-            fail(str(error), code)
-        except click.exceptions.Exit as done:
-            sys.exit(done.exit_code)
+        _fail_and_exit(str(error), code)
     except Exception as error:
         logging.getLogger(__name__).debug("crash", exc_info=True)
         if state.debug:
             traceback.print_exc()
-        try:
-            fail(f"{type(error).__name__}: {error} (run with --debug for the traceback)", EXIT_BAD)
-        except click.exceptions.Exit as done:
-            sys.exit(done.exit_code)
+        _fail_and_exit(
+            f"{type(error).__name__}: {error} (run with --debug for the traceback)", EXIT_BAD
+        )
+
+
+def _fail_and_exit(message: str, code: int) -> NoReturn:
+    try:
+        fail(message, code)
+    except (typer.Exit, click.exceptions.Exit) as done:
+        sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":
