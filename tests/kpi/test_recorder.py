@@ -24,7 +24,18 @@ API = {"endpoint": "/prompts", "method": "GET"}
 MINUTE = Window(START, START + timedelta(minutes=1))
 
 
-def test_many_events_write_one_document_per_series_minute(recorder: Recorder, db: Any) -> None:
+def _docs(db: Any) -> dict[str, int]:
+    """Stored rollup documents per resolution."""
+    counts: dict[str, int] = {}
+    for snap in db.collection(Collections.ROLLUPS).stream():
+        res = snap.to_dict()["res"]
+        counts[res] = counts.get(res, 0) + 1
+    return counts
+
+
+def test_many_events_write_one_document_per_series_minute_and_series_hour(
+    recorder: Recorder, db: Any
+) -> None:
     for i in range(1000):
         recorder.record(
             "api_response_time_ms", 10 + i % 50, API, at=START + timedelta(milliseconds=i)
@@ -33,8 +44,8 @@ def test_many_events_write_one_document_per_series_minute(recorder: Recorder, db
 
     written = recorder.flush()
 
-    assert written == 2
-    assert len(list(db.collection(Collections.ROLLUPS).stream())) == 2
+    assert written == 4
+    assert _docs(db) == {"minute": 2, "hour": 2}
 
 
 def test_flushing_one_minute_twice_adds_into_the_same_document(
@@ -45,7 +56,7 @@ def test_flushing_one_minute_twice_adds_into_the_same_document(
     recorder.record("api_response_time_ms", 300, API, at=START + timedelta(seconds=30))
     recorder.flush()
 
-    assert len(list(db.collection(Collections.ROLLUPS).stream())) == 1
+    assert _docs(db) == {"minute": 1, "hour": 1}
     assert kpis.aggregate("api_response_time_ms", "count", MINUTE) == 2
     assert kpis.aggregate("api_response_time_ms", "sum", MINUTE) == 400
     assert kpis.aggregate("api_response_time_ms", "max", MINUTE) == 300
@@ -129,7 +140,7 @@ def test_size_bound_flushes_without_being_asked(settings: Settings, db: Any) -> 
         recorder.record("page_load_ms", 100, {"page": f"/p{i}"}, at=START)
 
     assert recorder.pending == 0
-    assert len(list(db.collection(Collections.ROLLUPS).stream())) == 3
+    assert _docs(db) == {"minute": 3, "hour": 3}
 
 
 def test_record_invocation_records_cold_and_warm_apart_and_flushes(

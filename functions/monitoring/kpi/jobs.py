@@ -1,10 +1,14 @@
 """The hourly ``compact_kpis`` job: retention by compaction, and the optional export.
 
-Minute rollups older than ``kpi.minute_retention_days`` fold into hourly ones, and hourly
-rollups older than ``kpi.hourly_retention_days`` into daily ones. Each fold reads the
-sources and the target inside one transaction, merges them (sketches included) and deletes
-the sources in the same commit, so totals stay identical, a crash leaves either the old or
-the new documents, and a second run finds nothing left to do. Distinct-id sets of days past
+Minute rollups older than ``kpi.minute_retention_days`` are deleted, and hourly rollups
+older than ``kpi.hourly_retention_days`` fold into daily ones. The recorder merges every
+minute into its hour document when it writes it (``in_hour``), so such a minute is only
+deleted, never added again; a minute written before hours existed (no ``in_hour``) is
+folded into its hour first. Each step reads the sources and the target inside one
+transaction, merges what needs merging (sketches included), marks the hour as having lost
+its minutes (``has_minutes`` false, which queries read) and deletes the sources in the same
+commit, so totals stay identical, a crash leaves either the old or the new documents, and a
+second run finds nothing left to do. Distinct-id sets of days past
 the hourly retention are reduced to their count.
 """
 
@@ -35,7 +39,8 @@ _PAGE = 1000
 
 @dataclass
 class CompactionResult:
-    minutes_folded: int = 0
+    minutes_folded: int = 0  # minute documents compacted away (all were in an hour after)
+    minutes_merged: int = 0  # of those, written before hours existed and merged just now
     hours_written: int = 0
     hours_folded: int = 0
     days_written: int = 0
@@ -56,10 +61,10 @@ def run_compaction(
     budget = settings.kpi.compaction_max_docs
     result = CompactionResult()
 
-    result.minutes_folded, result.hours_written = compact(
+    result.minutes_folded, result.hours_written, result.minutes_merged = compact(
         db, "minute", "hour", hour - timedelta(days=settings.kpi.minute_retention_days), budget, now
     )
-    result.hours_folded, result.days_written = compact(
+    result.hours_folded, result.days_written, _ = compact(
         db,
         "hour",
         "day",
@@ -100,16 +105,17 @@ def compact(
     cutoff: datetime,
     budget: int,
     now: datetime,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Fold ``source`` rollups starting before ``cutoff`` into ``target`` ones.
 
-    Returns (source documents folded, target documents written). Stops after ``budget``
-    source documents; the next run continues where this one stopped.
+    Returns (source documents folded, target documents written, sources merged; minutes
+    already in their hour are deleted without merging). Stops after ``budget`` source
+    documents; the next run continues where this one stopped.
     """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     collection = db.collection(Collections.ROLLUPS)
-    folded = written = 0
+    folded = written = merged = 0
     while folded < budget:
         query = (
             collection.where(filter=FieldFilter("res", "==", source))
@@ -129,33 +135,38 @@ def compact(
         size = 0
         for target_id, refs in groups.items():
             if size + len(refs) + 1 > _WRITES_PER_TRANSACTION and bundle:
-                folded += _fold(db, bundle, target, now)
-                written += len(bundle)
+                done, added = _fold(db, bundle, target, now)
+                folded, written, merged = folded + done, written + len(bundle), merged + added
                 bundle, size = {}, 0
             bundle[target_id] = refs
             size += len(refs) + 1
         if bundle:
-            folded += _fold(db, bundle, target, now)
-            written += len(bundle)
-    return folded, written
+            done, added = _fold(db, bundle, target, now)
+            folded, written, merged = folded + done, written + len(bundle), merged + added
+    return folded, written, merged
 
 
 def _fold(
     db: firestore.Client, groups: dict[str, list[Any]], target: Resolution, now: datetime
-) -> int:
-    """Merge each group's sources into its target and delete them, in one transaction."""
+) -> tuple[int, int]:
+    """Merge each group's sources into its target and delete them, in one transaction.
+
+    A minute already in its hour (``in_hour``) is deleted without merging: its hour has it,
+    or, if the hour is gone, the day the hour was folded into. Returns (sources deleted,
+    sources merged).
+    """
     from google.cloud import firestore
 
     collection = db.collection(Collections.ROLLUPS)
     sources = [ref for refs in groups.values() for ref in refs]
     targets = [collection.document(target_id) for target_id in groups]
-    folded = 0
+    folded = merged_count = 0
 
     @firestore.transactional
     def apply(transaction: firestore.Transaction) -> None:
-        nonlocal folded
+        nonlocal folded, merged_count
         snaps = {s.id: s for s in transaction.get_all(sources + targets)}
-        folded = 0
+        folded = merged_count = 0
         for ref, (target_id, refs) in zip(targets, groups.items(), strict=True):
             existing = snaps.get(target_id)
             merged: Rollup | None = (
@@ -168,16 +179,21 @@ def _fold(
                 if snap is None or not snap.exists:
                     continue  # another run folded it already
                 rollup = Rollup.from_doc(snap.to_dict() or {})
+                transaction.delete(source_ref)
+                folded += 1
+                if rollup.res == "minute" and rollup.in_hour:
+                    continue
                 if merged is None:
                     merged = rollup.empty_like(target, _floor(rollup.start, target))
                 merged.merge(rollup)
-                transaction.delete(source_ref)
-                folded += 1
+                merged_count += 1
             if merged is not None:
+                # Its minutes are (being) deleted: queries must read this hour at the edges.
+                merged.has_minutes = False
                 transaction.set(ref, merged.to_doc(now))
 
     apply(db.transaction(max_attempts=5))
-    return folded
+    return folded, merged_count
 
 
 def _reduce_distinct(db: firestore.Client, cutoff: datetime, now: datetime) -> int:

@@ -5,6 +5,12 @@ for distributions a serialized DDSketch, so any set of rollups merges into one e
 (sketches merge without loss beyond their stated relative accuracy). Document ids are
 deterministic, ``<res>_<yyyymmddHHMM>_<metric>_<labels hash>``, so every instance that
 flushes the same series-minute lands on the same document and merges into it.
+
+The recorder merges every series-minute into its series-hour document in the same
+transaction, so hours exist at write time: ``in_hour`` on a minute says its values are
+already in the hour (data written before hours existed lacks it), and ``has_minutes`` on
+an hour says its minute documents are all still stored beside it (compaction clears it
+when it deletes them, and old-style compacted hours lack it).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
     "decode_sketch",
     "doc_id",
     "encode_sketch",
+    "floor_hour",
     "label_key",
     "nearest_rank",
     "new_sketch",
@@ -120,6 +127,10 @@ class Rollup:
     last_at: datetime | None = None
     sketch: Any = None  # a DDSketch, decoded lazily from ``sketch_bytes``
     sketch_bytes: bytes | None = field(default=None, repr=False)
+    # Minute: its values are already merged into its hour document.
+    in_hour: bool = False
+    # Hour: every minute document of this hour is still stored (queries may use either).
+    has_minutes: bool = False
 
     @property
     def end(self) -> datetime:
@@ -172,6 +183,10 @@ class Rollup:
             "last_at": self.last_at,
             "updated_at": now,
         }
+        if self.res == "minute":
+            doc["in_hour"] = self.in_hour
+        elif self.res == "hour":
+            doc["has_minutes"] = self.has_minutes
         sketch = self.get_sketch()
         if sketch is not None:
             doc["sketch"] = encode_sketch(sketch)
@@ -192,10 +207,16 @@ class Rollup:
             last=data.get("last"),
             last_at=_utc(data["last_at"]) if data.get("last_at") else None,
             sketch_bytes=data.get("sketch"),
+            in_hour=bool(data.get("in_hour", False)),
+            has_minutes=bool(data.get("has_minutes", False)),
         )
 
     def empty_like(self, res: Resolution, start: datetime) -> Rollup:
         return Rollup(self.metric, self.labels, res, start)
+
+
+def floor_hour(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
 
 
 def _utc(value: datetime) -> datetime:
