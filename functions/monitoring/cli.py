@@ -11,6 +11,7 @@ import logging
 import sys
 import traceback
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import click
 import httpx
@@ -220,10 +221,13 @@ def main() -> None:
         sys.exit(done.exit_code)
     except (typer.Abort, click.exceptions.Abort):
         sys.exit(130)
-    except (TyperClickException, click.ClickException) as error:
-        error.show()
-        sys.exit(EXIT_USAGE)
-    except (FirewatchError, OSError, UnicodeError) as error:
+    except (typer.TyperException, click.ClickException) as error:
+        show = getattr(error, "show", None)
+        if show is not None:
+            show()
+            sys.exit(EXIT_USAGE)
+        _fail_and_exit(error.format_message(), EXIT_USAGE)
+    except (FirewatchError, OSError) as error:
         if state.debug:
             traceback.print_exc()
         code = EXIT_USAGE if isinstance(error, ConfigError) else EXIT_BAD

@@ -65,7 +65,10 @@ def parse_duration(text: str) -> timedelta:
     for unit in ("ms", "s", "m", "h", "d"):
         number = text.removesuffix(unit)
         if number != text and number.replace(".", "", 1).isdigit():
-            return timedelta(seconds=float(number) * _DURATION_UNITS[unit])
+            try:
+                return timedelta(seconds=float(number) * _DURATION_UNITS[unit])
+            except OverflowError:  # past timedelta's ~2.7 million years
+                raise ValueError(f"duration {text!r} is too long") from None
     raise ValueError(f"invalid duration {text!r}: write a number and a unit, e.g. 5m, 90s, 2h")
 
 
@@ -491,14 +494,8 @@ class _Compiler:
             return self.error(tree, f"unexpected {tree!s}")
         kind = tree.data
         kids = tree.children
-        if kind == "number":
-            return Const(float(kids[0]))
-        if kind == "quantity":
-            text = str(kids[0])
-            digits = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%")
-            return Const(float(digits) * _UNITS[text[len(digits) :].lower()])
-        if kind == "money":
-            return Const(float(str(kids[0])[1:]))
+        if kind in ("number", "quantity", "money"):
+            return self.constant(tree)
         if kind in ("add", "sub", "mul", "div"):
             symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[kind]
             return Arith(symbol, self.node(kids[0]), self.node(kids[1]))
@@ -516,6 +513,19 @@ class _Compiler:
         if kind == "call":
             return self.call(tree)
         return self.error(tree, f"unexpected {kind}")
+
+    def constant(self, tree: Any) -> Node:
+        text = str(tree.children[0])
+        if tree.data == "number":
+            value = float(text)
+        elif tree.data == "quantity":
+            digits = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%")
+            value = float(digits) * _UNITS[text[len(digits) :].lower()]
+        else:
+            value = float(text[1:])
+        if not math.isfinite(value):  # 1e999 is inf: every comparison would be constant
+            return self.error(tree, f"number {text} is too large")
+        return Const(value)
 
     def selector_parts(
         self, tree: Any
@@ -535,7 +545,12 @@ class _Compiler:
                     labels[label] = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
             else:
                 text = str(part.children[0])
-                window = "today" if text == "today" else parse_duration(text)
+                try:
+                    window = "today" if text == "today" else parse_duration(text)
+                except ValueError as error:
+                    self.error(part, str(error))
+                    ok = False
+                    continue
                 if window != "today" and window < timedelta(minutes=1):
                     self.error(part, f"window {text} is shorter than one minute")
                     ok = False
@@ -702,7 +717,10 @@ def compile_condition(
     root = compiler.node(tree.children[0])
     for_: timedelta | None = None
     if len(tree.children) > 1:
-        for_ = parse_duration(str(tree.children[1].children[0]))
+        try:
+            for_ = parse_duration(str(tree.children[1].children[0]))
+        except ValueError as error:
+            compiler.error(tree.children[1], str(error))
     if compiler.errors:
         return None, compiler.errors
     return CompiledCondition(text, root, for_), []

@@ -163,6 +163,31 @@ def _marks(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], An
             _marks(item, (*path, index), out)
 
 
+def _report_duplicate_keys(root: yaml.Node, report: _Reporter) -> None:
+    """Report a key given twice in one mapping: YAML keeps the last and drops the first."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        mark = key.start_mark
+                        report.problems.append(
+                            Problem(
+                                report.file,
+                                mark.line + 1,
+                                mark.column + 1,
+                                f"duplicate key {key.value!r}: the earlier one would be ignored",
+                            )
+                        )
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
 class _Reporter:
     def __init__(self, path: Path, nodes: dict[tuple[Any, ...], Any]) -> None:
         self.file = str(path)
@@ -246,9 +271,16 @@ def check_rules(
 ) -> tuple[RuleSet | None, list[Problem]]:
     """Return the rule set and no problems, or ``None`` and every problem in the file."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as error:
         return None, [Problem(str(path), 1, 1, f"cannot read the rules file: {error.strerror}")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line, column = before.count(b"\n") + 1, error.start - (before.rfind(b"\n") + 1) + 1
+        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot be decoded"
+        return None, [Problem(str(path), line, column, message)]
     try:
         root = yaml.compose(text)
         raw = yaml.safe_load(text) or {}
@@ -256,10 +288,16 @@ def check_rules(
         mark = error.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, [Problem(str(path), line, column, f"invalid YAML: {error.problem}")]
+    except (yaml.YAMLError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        return None, [Problem(str(path), 1, 1, f"invalid YAML: {reason}")]
+    if root is None:
+        # An empty file would silently switch every alert off: say so instead.
+        return None, [Problem(str(path), 1, 1, "the rules file is empty")]
     nodes: dict[tuple[Any, ...], Any] = {}
-    if root is not None:
-        _marks(root, (), nodes)
+    _marks(root, (), nodes)
     report = _Reporter(path, nodes)
+    _report_duplicate_keys(root, report)
     if not isinstance(raw, dict):
         report.at((), "the rules file must be a mapping with params, groups and inhibit")
         return None, report.problems

@@ -150,12 +150,49 @@ def _parse_series(text: str) -> tuple[str, dict[str, str]]:
     return name, labels
 
 
+def _load_test_file(path: Path) -> _TestFile:
+    """Parse ``path``, or raise ``RuleError`` naming every problem as file:line:column."""
+    from monitoring.alerts.rules import Problem, _marks, _report_duplicate_keys, _Reporter
+
+    def refuse(line: int, column: int, message: str) -> RuleError:
+        return RuleError(str(Problem(str(path), line, column, message)))
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise refuse(1, 1, f"cannot read the rule test file: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise refuse(1, 1, "not UTF-8 text") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise refuse(line, column, f"invalid YAML: {error.problem}") from None
+    except (yaml.YAMLError, RecursionError):
+        raise refuse(1, 1, "invalid YAML") from None
+    if root is None or not isinstance(raw, dict):
+        raise refuse(1, 1, "a rule test file is a mapping with rule_files, params and tests")
+    nodes: dict[tuple[Any, ...], Any] = {}
+    _marks(root, (), nodes)
+    report = _Reporter(path, nodes)
+    _report_duplicate_keys(root, report)
+    try:
+        spec = _TestFile.model_validate(raw)
+    except ValidationError as error:
+        for problem in error.errors():
+            loc = tuple(problem["loc"])
+            report.at(loc, f"{'.'.join(map(str, loc))}: {problem['msg']}")
+    if report.problems:
+        raise RuleError("; ".join(str(problem) for problem in report.problems))
+    return spec
+
+
 def run_rule_tests(path: Path, settings: Settings | None = None) -> list[TestOutcome]:
     """Run the tests of ``path``; raise ``RuleError`` if it or its rules do not load."""
-    try:
-        spec = _TestFile.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (OSError, yaml.YAMLError, ValidationError) as error:
-        raise RuleError(f"{path}: not a rule test file ({str(error).splitlines()[0]})") from None
+    spec = _load_test_file(path)
     rule_files = [path.parent / f for f in spec.rule_files] or (
         [settings.alerts_file] if settings else []
     )

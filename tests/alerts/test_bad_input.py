@@ -1,0 +1,90 @@
+"""Careless or hostile rule and rule-test files: every problem is file:line:column, no crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitoring.alerts.rules import check_rules
+from monitoring.alerts.testing import run_rule_tests
+from monitoring.errors import RuleError
+
+RULE = "groups:\n  - name: critical\n    rules:\n      - name: x\n        condition: {}\n"
+
+
+def _problems(tmp_path: Path, content: bytes) -> list[str]:
+    path = tmp_path / "alerts.yaml"
+    path.write_bytes(content)
+    ruleset, problems = check_rules(path)
+    assert ruleset is None
+    return [str(problem).removeprefix(f"{path}:") for problem in problems]
+
+
+def test_non_utf8_bytes_are_reported_at_their_line_and_column(tmp_path: Path) -> None:
+    assert _problems(tmp_path, b"params:\n  a: \xff1\n") == [
+        "2:6: not UTF-8 text: byte 0xff cannot be decoded"
+    ]
+
+
+def test_an_empty_file_is_refused_rather_than_switching_every_alert_off(tmp_path: Path) -> None:
+    assert _problems(tmp_path, b"# nothing yet\n") == ["1:1: the rules file is empty"]
+
+
+def test_a_duplicate_key_is_reported_at_the_second_occurrence(tmp_path: Path) -> None:
+    text = RULE.format('"error_rate > 1%"') + '        condition: "error_rate > 2%"\n'
+    assert _problems(tmp_path, text.encode()) == [
+        "6:9: duplicate key 'condition': the earlier one would be ignored"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ('"error_rate > 1e999"', "5:34: number 1e999 is too large"),
+        ('"error_rate > 1% for 99999999999d"', "5:37: duration '99999999999d' is too long"),
+        (
+            '"api_response_time_ms[99999999999d] > 1"',
+            "5:41: duration '99999999999d' is too long",
+        ),
+    ],
+)
+def test_huge_numbers_and_durations_are_errors_not_crashes(
+    tmp_path: Path, condition: str, expected: str
+) -> None:
+    assert _problems(tmp_path, RULE.format(condition).encode()) == [expected]
+
+
+def test_a_huge_for_field_names_the_field(tmp_path: Path) -> None:
+    text = RULE.format('"error_rate > 1%"') + "        for: 99999999999999d\n"
+    (problem,) = _problems(tmp_path, text.encode())
+    assert problem.startswith("6:14: rules.0.for:")
+    assert "too long" in problem
+
+
+def test_deep_nesting_is_invalid_yaml_not_a_recursion_crash(tmp_path: Path) -> None:
+    text = "params: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert _problems(tmp_path, text.encode()) == ["1:1: invalid YAML: nested too deeply"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "1:1: a rule test file is a mapping with rule_files, params and tests"),
+        (b"- 1\n", "1:1: a rule test file is a mapping with rule_files, params and tests"),
+        (b"\xfe\xff", "1:1: not UTF-8 text"),
+        (b"tests: [\n", "2:1: invalid YAML: expected the node content, but found '<stream end>'"),
+        (
+            b"rule_files: []\ntests: []\nextra: 1\n",
+            "2:8: tests: List should have at least 1 item after validation, not 0",
+        ),
+    ],
+)
+def test_a_malformed_rule_test_file_is_refused_with_its_position(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "rules_test.yaml"
+    path.write_bytes(content)
+    with pytest.raises(RuleError) as refused:
+        run_rule_tests(path)
+    assert str(refused.value).split("; ")[0] == f"{path}:{expected}"
