@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,52 @@ def test_a_firewatch_error_is_its_message_and_exit_1(
     assert code == 1
     # Rich wraps long lines anywhere: compare without whitespace.
     assert "".join(err.split()) == "".join(f"error: {path}:1:1: not UTF-8 text".split())
+
+
+def _main_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    monkeypatch.setattr("sys.argv", ["firewatch", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    return int(done.value.code or 0), capsys.readouterr().out
+
+
+def test_with_json_a_failure_is_a_json_error_on_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "rules_test.yaml"
+    path.write_bytes(b"- 1\n")
+    code, out = _main_stdout(monkeypatch, capsys, "alerts", "test", str(path), "--json")
+    assert code == 1
+    assert json.loads(out) == {
+        "error": f"{path}:1:1: a rule test file is a mapping with rule_files, params and tests",
+        "exit_code": 1,
+    }
+
+
+def test_with_json_a_usage_error_is_a_json_error_on_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _main_stdout(monkeypatch, capsys, "alerts", "backtest", "--days", "0", "--json")
+    assert code == 2
+    assert json.loads(out)["exit_code"] == 2
+    assert "--days" in json.loads(out)["error"]
+
+
+def test_with_json_a_bad_setting_is_named_in_the_json_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FIREWATCH_DAILY_BUDGET_USD", "lots")
+    code, out = _main_stdout(monkeypatch, capsys, "backup", "list", "--json")
+    assert code == 2
+    assert json.loads(out)["error"].startswith("invalid configuration: FIREWATCH_DAILY_BUDGET_USD:")
+
+
+def test_a_bad_setting_is_a_usage_error_for_notify_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FIREWATCH_NOTIFY__SMTP_SECURITY", "ssl")
+    code, err = _main(monkeypatch, capsys, "notify", "receivers")
+    assert code == 2
+    assert "FIREWATCH_NOTIFY__SMTP_SECURITY" in err

@@ -211,6 +211,7 @@ _register_subsystems()
 
 def main() -> None:
     """Entry point of the ``firewatch`` console script."""
+    state.json = "--json" in sys.argv[1:]
     try:
         # Without standalone mode click returns a typer.Exit's code instead of raising it.
         code = app(standalone_mode=False)
@@ -225,6 +226,8 @@ def main() -> None:
         show = getattr(error, "show", None)
         if show is not None:
             show()
+            if state.json:
+                emit_json({"error": error.format_message(), "exit_code": EXIT_USAGE})
             sys.exit(EXIT_USAGE)
         _fail_and_exit(error.format_message(), EXIT_USAGE)
     except (FirewatchError, OSError) as error:

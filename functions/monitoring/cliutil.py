@@ -23,6 +23,9 @@ err_console = Console(stderr=True)
 
 class _State:
     debug = False
+    # Set by main() when the command line asks for --json: errors then also go to stdout as
+    # {"error": ..., "exit_code": ...}, so a script parsing stdout never sees nothing.
+    json = False
 
 
 state = _State()
@@ -31,6 +34,8 @@ state = _State()
 def fail(message: str, code: int = EXIT_BAD) -> NoReturn:
     """Print ``message`` as the one-sentence error and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if state.json:
+        emit_json({"error": message, "exit_code": code})
     raise typer.Exit(code)
 
 

@@ -18,14 +18,11 @@ notify = typer.Typer(
 
 def _load() -> tuple[Any, Any]:
     from monitoring.config import load_settings
-    from monitoring.errors import ConfigError
     from monitoring.notifiers.outbox import routing_for
 
-    try:
-        settings = load_settings()
-        return settings, routing_for(settings)
-    except ConfigError as error:
-        fail(str(error))
+    # A ConfigError reaches main(), which exits 2 like every other command's bad setting.
+    settings = load_settings()
+    return settings, routing_for(settings)
 
 
 @notify.command("receivers")
