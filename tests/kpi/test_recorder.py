@@ -17,11 +17,13 @@ from monitoring.kpi.recorder import (
     record_invocation,
     track_api_performance,
 )
+from monitoring.kpi.rollup import Rollup, doc_id
 from monitoring.store import Collections
 from tests.conftest import START
 
 API = {"endpoint": "/prompts", "method": "GET"}
 MINUTE = Window(START, START + timedelta(minutes=1))
+LATER = START + timedelta(minutes=7)
 
 
 def _docs(db: Any) -> dict[str, int]:
@@ -70,6 +72,8 @@ def test_concurrent_flushes_of_one_minute_from_two_recorders_merge_exactly(
         for i in range(500):
             recorder.record("api_response_time_ms", float(n * 1000 + i), API, at=START)
             recorder.record("api_requests", 1, {**API, "status_class": "2xx"}, at=START)
+        # Another minute of the same hour, so both flushes also contend on the hour.
+        recorder.record("api_requests", 1, {**API, "status_class": "2xx"}, at=LATER)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -97,6 +101,36 @@ def test_concurrent_flushes_of_one_minute_from_two_recorders_merge_exactly(
     # The median of 0..499 and 1000..1499 sits at the gap: a merged sketch knows both halves.
     median = kpis.aggregate("api_response_time_ms", "quantile", MINUTE, q=0.5)
     assert median is not None and 490 <= median <= 1010
+    # The hour documents got both flushes too: an hour window reads only them.
+    hour = Window(START, START + timedelta(hours=1))
+    hourly = KpiQuery(settings)
+    assert hourly.aggregate("api_requests", "sum", hour) == 1002
+    assert hourly.aggregate("api_response_time_ms", "count", hour) == 1000
+    assert hourly.aggregate("api_response_time_ms", "sum", hour) == sum(range(500)) + sum(
+        range(1000, 1500)
+    )
+    assert hourly.aggregate("api_response_time_ms", "quantile", hour, q=0.5) == median
+    assert hourly.reads == 4  # one hour document per call, no minutes
+
+
+def test_a_minute_written_before_hours_existed_joins_its_hour_on_the_next_flush(
+    recorder: Recorder, settings: Settings, db: Any
+) -> None:
+    legacy = Rollup("sessions", (), "minute", START, count=2, sum=5.0, min=2.0, max=3.0)
+    legacy.last, legacy.last_at = 3.0, START
+    document = legacy.to_doc(START)
+    del document["in_hour"]  # as stored before hour documents were written
+    db.collection(Collections.ROLLUPS).document(doc_id("minute", "sessions", (), START)).set(
+        document
+    )
+
+    recorder.record("sessions", 4, at=START + timedelta(seconds=5))
+    recorder.flush()
+
+    hour = KpiQuery(settings)
+    assert hour.aggregate("sessions", "sum", Window(START, START + timedelta(hours=1))) == 9
+    assert hour.reads == 1
+    assert KpiQuery(settings).aggregate("sessions", "count", MINUTE) == 3
 
 
 def test_counter_refuses_a_negative_value(recorder: Recorder) -> None:
