@@ -6,19 +6,14 @@ emulator: the SDK's request (path, headers, JSON answer) is the one the emulator
 production receive, and the receiver can also refuse or hang. The real emulator is in the
 npm package firebase-tools and needs no Java; `firebase emulators:start --only auth` did not
 become ready within 150 s here (it waits on network look-ups this machine cannot make), and
-starting its AuthEmulator class directly took one to three minutes on a loaded two-core
-machine, too slow for every run. ``test_auth_probe_against_the_real_auth_emulator`` does that
-when FIREBASE_TOOLS_DIR names an installed firebase-tools package
-(``npm install firebase-tools@15``; FIREBASE_TOOLS_DIR=<dir>/node_modules/firebase-tools).
+``test_auth_probe_against_the_real_auth_emulator`` also runs the probe against the real
+emulator, started from its own code by the shared ``auth_emulator`` fixture (tests/conftest.py)
+when firebase-tools is installed globally (``npm i -g firebase-tools``; .ci/run does that).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -149,35 +144,10 @@ def test_auth_emulator_not_running_only_degrades(health_settings: MakeSettings) 
     assert auth.reason == "no Auth emulator answering at 127.0.0.1:9"  # type: ignore[union-attr]
 
 
-_START_AUTH_EMULATOR = """
-const { AuthEmulator } = require(process.env.FIREBASE_TOOLS_DIR + "/lib/emulator/auth");
-const port = parseInt(process.argv[1], 10);
-new AuthEmulator({ projectId: process.argv[2], host: "127.0.0.1", port })
-  .start().then(() => console.log("ready")).catch((e) => { console.error(e); process.exit(1); });
-"""
-
-
 @pytest.fixture
-def real_auth_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    tools = os.environ.get("FIREBASE_TOOLS_DIR")
-    if not tools or shutil.which("node") is None:
-        pytest.skip("set FIREBASE_TOOLS_DIR to an installed firebase-tools package")
-    from monitoring.localstack.emulators import free_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        ["node", "-e", _START_AUTH_EMULATOR, str(port), PROJECT],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"  # blocks until it listens
-        monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", f"127.0.0.1:{port}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def real_auth_emulator(auth_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", auth_emulator)
+    return auth_emulator
 
 
 def test_auth_probe_against_the_real_auth_emulator(
