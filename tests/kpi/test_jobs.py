@@ -158,3 +158,29 @@ def test_minutes_already_in_their_hour_are_deleted_without_counting_twice(
     assert _answers(kpis, hour) == before
     hours = [s.to_dict() for s in db.collection(Collections.ROLLUPS).stream()]
     assert [h["has_minutes"] for h in hours] == [False] * 3
+
+
+def test_retained_minutes_from_before_hours_existed_are_backfilled_once(
+    settings: Settings, recorder: Recorder, kpis: KpiQuery, db: Any
+) -> None:
+    recent = (NOW - timedelta(days=2)).replace(minute=0)
+    _fill(recorder, recent, 60)
+    hour = Window(recent, recent + timedelta(hours=1))
+    before = _answers(kpis, hour)
+    for snap in db.collection(Collections.ROLLUPS).stream():
+        if snap.to_dict()["res"] == "hour":
+            snap.reference.delete()
+        else:
+            snap.reference.update({"in_hour": firestore.DELETE_FIELD})
+    assert kpis.aggregate("api_requests", "sum", hour) is None  # the whole hour reads hours
+
+    first = run_compaction(settings, NOW)
+    second = run_compaction(settings, NOW + timedelta(hours=1))
+
+    assert (first.minutes_backfilled, first.minutes_folded) == (60 * 3, 0)
+    assert second.minutes_backfilled == 0
+    assert _resolutions(db) == {"hour": 3, "minute": 60 * 3}
+    assert _answers(kpis, hour) == pytest.approx(before, rel=1e-12)
+    # Edges still read the (kept) minutes, which now say they are in their hour.
+    edge = Window(recent + timedelta(minutes=10), recent + timedelta(minutes=50))
+    assert kpis.aggregate("api_requests", "sum", edge) == 40 * 20

@@ -10,6 +10,13 @@ its minutes (``has_minutes`` false, which queries read) and deletes the sources 
 commit, so totals stay identical, a crash leaves either the old or the new documents, and a
 second run finds nothing left to do. Distinct-id sets of days past
 the hourly retention are reduced to their count.
+
+Hours written before this change. Minutes stored by an older Firewatch have no hour
+document, and queries read hours for whole hours. The first runs after the upgrade
+therefore backfill: they walk the retained minutes (from the retention cutoff to the first
+run's time, ``fw_kpi_state/hourly_backfill`` keeps the cursor), fold each minute without
+``in_hour`` into its hour and mark it, in one transaction; once the cursor passes the first
+run, each later run costs one read.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ _PAGE = 1000
 class CompactionResult:
     minutes_folded: int = 0  # minute documents compacted away (all were in an hour after)
     minutes_merged: int = 0  # of those, written before hours existed and merged just now
+    minutes_backfilled: int = 0  # retained minutes from before hours existed, now in one
     hours_written: int = 0
     hours_folded: int = 0
     days_written: int = 0
@@ -63,6 +71,12 @@ def run_compaction(
 
     result.minutes_folded, result.hours_written, result.minutes_merged = compact(
         db, "minute", "hour", hour - timedelta(days=settings.kpi.minute_retention_days), budget, now
+    )
+    result.minutes_backfilled = _backfill_hours(
+        db,
+        hour - timedelta(days=settings.kpi.minute_retention_days),
+        budget - result.minutes_folded,
+        now,
     )
     result.hours_folded, result.days_written, _ = compact(
         db,
@@ -147,13 +161,19 @@ def compact(
 
 
 def _fold(
-    db: firestore.Client, groups: dict[str, list[Any]], target: Resolution, now: datetime
+    db: firestore.Client,
+    groups: dict[str, list[Any]],
+    target: Resolution,
+    now: datetime,
+    *,
+    keep_sources: bool = False,
 ) -> tuple[int, int]:
     """Merge each group's sources into its target and delete them, in one transaction.
 
     A minute already in its hour (``in_hour``) is deleted without merging: its hour has it,
     or, if the hour is gone, the day the hour was folded into. Returns (sources deleted,
-    sources merged).
+    sources merged). With ``keep_sources`` (the backfill) minutes are marked ``in_hour``
+    instead of deleted, and the hour keeps saying its minutes are stored.
     """
     from google.cloud import firestore
 
@@ -179,21 +199,91 @@ def _fold(
                 if snap is None or not snap.exists:
                     continue  # another run folded it already
                 rollup = Rollup.from_doc(snap.to_dict() or {})
-                transaction.delete(source_ref)
-                folded += 1
                 if rollup.res == "minute" and rollup.in_hour:
+                    if not keep_sources:
+                        transaction.delete(source_ref)
+                        folded += 1
                     continue
                 if merged is None:
                     merged = rollup.empty_like(target, _floor(rollup.start, target))
+                    merged.has_minutes = keep_sources
                 merged.merge(rollup)
                 merged_count += 1
+                if keep_sources:
+                    transaction.update(source_ref, {"in_hour": True})
+                else:
+                    transaction.delete(source_ref)
+                    folded += 1
             if merged is not None:
-                # Its minutes are (being) deleted: queries must read this hour at the edges.
-                merged.has_minutes = False
+                if not keep_sources:
+                    # Its minutes are (being) deleted: queries read this hour at the edges.
+                    merged.has_minutes = False
                 transaction.set(ref, merged.to_doc(now))
 
     apply(db.transaction(max_attempts=5))
     return folded, merged_count
+
+
+_BACKFILL_DOC = "hourly_backfill"
+
+
+def _backfill_hours(db: firestore.Client, cutoff: datetime, budget: int, now: datetime) -> int:
+    """Fold retained minutes that predate hour documents into their hours (kept, marked).
+
+    Returns the minutes folded. Resumes from the stored cursor; idempotent, since a marked
+    minute is never folded again.
+    """
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    state_ref = db.collection(Collections.KPI_STATE).document(_BACKFILL_DOC)
+    state = state_ref.get().to_dict() or {}
+    if state.get("done"):
+        return 0
+    # Minutes newer than the first run were written with their hours already.
+    until = as_utc(state["until"]) if "until" in state else now
+    cursor = max(as_utc(state["cursor"]), cutoff) if "cursor" in state else cutoff
+    collection = db.collection(Collections.ROLLUPS)
+    backfilled = 0
+    last: Any = None
+    while budget > 0:
+        limit = min(_PAGE, budget)
+        query = (
+            collection.where(filter=FieldFilter("res", "==", "minute"))
+            .where(filter=FieldFilter("start", ">=", cursor))
+            .where(filter=FieldFilter("start", "<", until))
+            .order_by("start")
+        )
+        if last is not None:
+            query = query.start_after(last)
+        snaps = list(query.limit(limit).stream())
+        budget -= len(snaps)
+        groups: dict[str, list[Any]] = {}
+        for snap in snaps:
+            data = snap.to_dict() or {}
+            if data.get("in_hour"):
+                continue
+            start = _floor(as_utc(data["start"]), "hour")
+            hour_id = doc_id("hour", data["metric"], label_key(data.get("labels")), start)
+            groups.setdefault(hour_id, []).append(snap.reference)
+        bundle: dict[str, list[Any]] = {}
+        size = 0
+        for hour_id, refs in groups.items():
+            if size + len(refs) + 1 > _WRITES_PER_TRANSACTION and bundle:
+                backfilled += _fold(db, bundle, "hour", now, keep_sources=True)[1]
+                bundle, size = {}, 0
+            bundle[hour_id] = refs
+            size += len(refs) + 1
+        if bundle:
+            backfilled += _fold(db, bundle, "hour", now, keep_sources=True)[1]
+        if len(snaps) < limit:  # walked to ``until``
+            state_ref.set({"until": until, "cursor": until, "done": True, "at": now})
+            return backfilled
+        # The next run resumes at this minute: what it re-reads is marked, never re-folded.
+        last = snaps[-1]
+        state_ref.set(
+            {"until": until, "cursor": (last.to_dict() or {})["start"], "done": False, "at": now}
+        )
+    return backfilled
 
 
 def _reduce_distinct(db: firestore.Client, cutoff: datetime, now: datetime) -> int:
