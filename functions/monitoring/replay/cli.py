@@ -73,6 +73,8 @@ def replay(
         load_tz(tz)
     except ReplayInputError as error:
         fail(str(error), EXIT_USAGE)
+    if file.is_dir():
+        fail(f"{file} is a directory; give one log file", EXIT_USAGE)
     if not file.is_file():
         fail(f"no such file: {file}", EXIT_USAGE)
 
@@ -211,7 +213,7 @@ def replay_sample(
     outage_at: Annotated[
         int, typer.Option(min=0, help="Minute the outage starts (60% of requests fail).")
     ] = 10,
-    outage_minutes: Annotated[int, typer.Option(min=0, help="Length of the outage.")] = 5,
+    outage_minutes: Annotated[int, typer.Option(min=0, help="Length of the outage.")] = 10,
     hours_ago: Annotated[
         float, typer.Option(min=0, help="How long before now the log starts.")
     ] = 1.0,

@@ -147,8 +147,10 @@ def _alb(tz: tzinfo | None) -> Parser:
 # After any syslog prefix: client:port [accept date] frontend backend/server
 # TR/Tw/Tc/Tr/Ta status bytes ... "request". The accept date has no zone (read in --tz);
 # the last timer (Ta, or Tt before 1.8; "+" with logasap) is the request's total time.
+# The client field must start a token: unanchored, ``\S+`` would be retried from every offset
+# of a long hostile line, which is quadratic (a 100 KB line took 46 s).
 _HAPROXY = re.compile(
-    r"\S+:\d+ \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?)\] \S+ \S+ "
+    r"(?<!\S)\S+:\d+ \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?)\] \S+ \S+ "
     r'-?\d+/-?\d+/-?\d+/-?\d+/\+?(-?\d+) (-?\d+) [^"]*"([^"]*)"'
 )
 
@@ -245,6 +247,8 @@ def detect_format(sample: Iterable[str], tz: tzinfo | None = None) -> str:
     Raises ``ReplayInputError`` when no format reads a single line.
     """
     lines = [line for line in sample if line.strip()]
+    if not lines:
+        raise ReplayInputError("the log is empty (or only blank lines): nothing to replay")
     best, best_score = "", 0
     for name in _DETECTION_ORDER:
         parse = make_parser(name, tz)
