@@ -11,9 +11,12 @@ Steps of ``replay_file``:
    incident tick, and deliver what was queued (in a dry run, only collect it);
 4. summarise lines, traffic, latency and the alert timeline.
 
-A dry run keeps alert state in memory and hands notifications to a collecting sink, so
-nothing is enqueued, delivered or opened as an incident; the KPI rollups are still written,
-because the evaluator reads them from Firestore.
+Alert state is always kept in memory for the replay: its clock is the log's, while the live
+``evaluate_alerts`` keeps state on the wall clock, and the evaluator ignores a minute older
+than the last one it evaluated, so sharing ``fw_alert_state`` would make each skip the
+other's minutes. Notifications and incidents are real. A dry run also hands notifications to
+a collecting sink, so nothing is enqueued, delivered or opened as an incident; the KPI
+rollups are still written, because the evaluator reads them from Firestore.
 """
 
 from __future__ import annotations
@@ -110,13 +113,11 @@ class _Pipeline:
         from monitoring.alerts.evaluator import CollectingSink
         from monitoring.alerts.jobs import OutboxSink
         from monitoring.alerts.rules import load_rules
-        from monitoring.alerts.state import FirestoreStateStore, MemoryStateStore
+        from monitoring.alerts.state import MemoryStateStore
 
         self.rules = load_rules(self.settings.alerts_file, self.settings)
-        if self.options.dry_run:
-            self.store, self.sink = MemoryStateStore(), CollectingSink()
-        else:
-            self.store, self.sink = FirestoreStateStore(self.settings), OutboxSink(self.settings)
+        self.store = MemoryStateStore()
+        self.sink = CollectingSink() if self.options.dry_run else OutboxSink(self.settings)
 
     def __call__(self, bucket: MinuteBucket) -> None:
         minute_end = datetime.fromtimestamp((bucket.minute + 1) * 60, UTC)
