@@ -113,3 +113,15 @@ def test_a_bad_setting_is_a_usage_error_for_notify_too(
     code, err = _main(monkeypatch, capsys, "notify", "receivers")
     assert code == 2
     assert "FIREWATCH_NOTIFY__SMTP_SECURITY" in err
+
+
+def test_a_kpi_window_too_long_to_reach_back_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was an OverflowError; tests/kpi belongs to the KPI engineer, so the check lives here.
+    for window in ("99999999999999d", "36501d"):
+        code, err = _main(
+            monkeypatch, capsys, "kpis", "show", "api_response_time_ms", "--window", window
+        )
+        assert code == 2
+        assert f"--window '{window}' is longer than 36500 days" in " ".join(err.split())

@@ -33,7 +33,10 @@ def parse_time(text: str, now: datetime) -> datetime:
     match = _RELATIVE.match(text.strip())
     if match:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
-        return now - timedelta(**{unit: int(match[1])})
+        try:
+            return now - timedelta(**{unit: int(match[1])})
+        except OverflowError:  # before year 1: no backup can be that old
+            fail(f"--at {text!r} is further back than any backup", EXIT_USAGE)
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

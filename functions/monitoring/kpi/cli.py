@@ -55,11 +55,20 @@ def sparkline(values: list[float | None]) -> str:
     return "".join(bars)
 
 
+_LONGEST = timedelta(days=36500)
+
+
 def _duration(text: str, option: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if not match:
         fail(f"{option} {text!r} is not a duration like 15m, 1h or 7d", EXIT_USAGE)
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        duration = int(match.group(1)) * _UNITS[match.group(2)]
+    except OverflowError:
+        duration = timedelta.max
+    if duration > _LONGEST:  # windows reach back from now; past year 1 they cannot
+        fail(f"{option} {text!r} is longer than {_LONGEST.days} days", EXIT_USAGE)
+    return duration
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
