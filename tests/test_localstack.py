@@ -11,6 +11,7 @@ from monitoring.errors import EmulatorError
 from monitoring.localstack import emulators
 from monitoring.localstack.devhost import DevHost, load_functions
 from monitoring.localstack.scheduler import ScheduledJob, Scheduler, cron_expression
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,37 @@ def test_dev_host_run_endpoint_refuses_unknown_function(functions: dict) -> None
     reply = host.app.test_client().post("/__/run/not_a_job")
     assert reply.status_code == 404
     assert "evaluate_alerts" in reply.get_json()["scheduled"]
+
+
+def test_the_emulator_stops_when_its_parent_is_killed() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from monitoring.localstack.emulators import FirestoreEmulator\n"
+        "emulator = FirestoreEmulator('demo-orphan').start()\n"
+        "print(emulator._process.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO / "functions"
+    )
+    assert parent.stdout is not None
+    java_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)  # no cleanup code of ours can run
+    parent.wait(timeout=10)
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(java_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)  # waiting for the kernel to deliver the signal, not passing test time
+    else:
+        os.kill(java_pid, signal.SIGKILL)
+        pytest.fail("the emulator outlived its killed parent")

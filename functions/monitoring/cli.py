@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -57,6 +58,11 @@ def dev(
     from monitoring.logs import configure_logging
 
     configure_logging("text", "INFO")
+
+    def stop_on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # `kill` and process managers stop us as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     stack = LocalStack(project_id=project).start()
     try:
         host = DevHost(load_functions(), stack)

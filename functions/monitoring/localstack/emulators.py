@@ -51,6 +51,27 @@ INSTALL_HELP = (
 )
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to stop the child when this process dies, however it dies.
+
+    The emulator runs in its own session (so a Ctrl-C in the terminal reaches us first, and we
+    stop it in order); without this, a killed test run or dev host would leave the Java
+    process running. Linux ties this to the thread that started the child, so start emulators
+    from a thread that lives as long as they should (the main thread). Elsewhere than Linux
+    this does nothing.
+    """
+    import ctypes
+    import ctypes.util
+    import signal
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(name, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -145,7 +166,11 @@ class FirestoreEmulator:
             command += ["--rules", str(self.rules)]
         logger.info("starting the Firestore emulator on %s", self.host)
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         threading.Thread(target=self._drain_stderr, name="firestore-stderr", daemon=True).start()
         self._wait_ready(timeout_s)
