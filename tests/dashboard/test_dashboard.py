@@ -97,8 +97,9 @@ def test_sign_in_sets_a_session_cookie_that_is_not_the_key(settings, clock) -> N
     client = _app(settings, clock).test_client()
     refused = client.post("/dashboard", data={"api_key": "wrong"})
     assert refused.status_code == 401
-    accepted = client.post("/dashboard", data={"api_key": API_KEY})
+    accepted = client.post("/dashboard?range=7d", data={"api_key": API_KEY})
     assert accepted.status_code == 303
+    assert accepted.headers["Location"].endswith("/dashboard?range=7d")
     cookie = client.get_cookie(COOKIE)
     assert cookie is not None and cookie.value and API_KEY not in cookie.value
     assert client.get("/dashboard").status_code == 200

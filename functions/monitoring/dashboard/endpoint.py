@@ -67,7 +67,9 @@ def _sign_in(request: Request, settings: Settings) -> Response:
     expected = settings.api_key.get_secret_value() if settings.api_key else ""
     if not expected or not hmac.compare_digest(offered.encode(), expected.encode()):
         return _login_page(failed=True, status=401)
-    response = redirect(request.path or "/dashboard", code=303)
+    # Back to the same page and range; only our own path, never a caller-supplied URL.
+    target = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+    response = redirect(target or "/dashboard", code=303)
     response.set_cookie(
         COOKIE,
         _session_token(settings) or "",
