@@ -8,6 +8,8 @@ to stdout alone, so scripts can parse it.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any, NoReturn
 
 import typer
@@ -17,7 +19,11 @@ __all__ = ["EXIT_BAD", "EXIT_OK", "EXIT_USAGE", "console", "emit_json", "fail", 
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
-console = Console()
+# Piped into a file or another program, rich would cut tables at 80 columns; ids and times
+# then wrap or lose characters. Outside a terminal use COLUMNS, or a wide default.
+_COLUMNS = os.environ.get("COLUMNS", "")
+_PIPED_WIDTH = None if sys.stdout.isatty() else int(_COLUMNS) if _COLUMNS.isdigit() else 160
+console = Console(width=_PIPED_WIDTH)
 err_console = Console(stderr=True)
 
 
