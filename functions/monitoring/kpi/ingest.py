@@ -67,7 +67,8 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
     if request.method == "OPTIONS":
         return json_response({}, 204 if cors else 403, cors)
     if request.method != "POST":
-        raise InputError("send events with POST")
+        allow = {"Allow": "POST, OPTIONS", **cors}
+        return json_response({"error": "send events with POST"}, 405, allow)
     principal = _authenticate(request, settings)
     check_rate(
         settings,
