@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.dashboard.endpoint import COOKIE, handle
 from monitoring.kpi.recorder import Recorder
+from tests.browser import CHROMIUM, NO_CHROMIUM, chromium, serving
 from tests.conftest import REPO
 
 API_KEY = "test-api-key-5f1c9a"  # make_settings' key
@@ -172,56 +169,22 @@ class _AdminProxy:
 
 @pytest.fixture
 def served(settings, seeded) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, _AdminProxy(_app(settings, seeded)), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/dashboard?range=1h"
-    server.shutdown()
-
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+    with serving(_AdminProxy(_app(settings, seeded))) as url:
+        yield f"{url}/dashboard?range=1h"
 
 
 @pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_dashboard_renders_in_chromium(served: str, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
-    dom = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", served],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    ).stdout
-    assert "Requests per minute" in dom
-    assert dom.count("<polyline") >= 5  # the charts with data drew lines
+    dom = chromium(served, tmp_path / "profile", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-500:]
+    assert "Requests per minute" in dom.stdout
+    assert dom.stdout.count("<polyline") >= 5  # the charts with data drew lines
 
     artifacts = REPO / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / "dashboard.png"
     shot.unlink(missing_ok=True)
-    subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            *profile,
-            f"--screenshot={shot}",
-            "--window-size=1280,1400",
-            served,
-        ],
-        capture_output=True,
-        timeout=90,
-        check=True,
-    )
+    done = chromium(served, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,1400")
+    assert done.returncode == 0, done.stderr[-500:]
     assert shot.stat().st_size > 10_000  # a real picture, not a blank page

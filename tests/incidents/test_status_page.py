@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask, Request, request
-from werkzeug.serving import make_server
 
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
@@ -19,10 +15,10 @@ from monitoring.incidents import service
 from monitoring.incidents.status_page import handle
 from monitoring.notifiers.model import Notification
 from monitoring.store import Collections, firestore_client
+from tests.browser import CHROMIUM, NO_CHROMIUM, chromium, serving
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def seed(settings: Settings, clock: ManualClock) -> str:
@@ -145,46 +141,19 @@ def served(settings: Settings, clock: ManualClock) -> Iterator[str]:
         req: Request = request
         return handle(req, settings, clock)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-
-
-def chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            *extra,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    with serving(app) as url:
+        yield url + "/"
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_status_page_renders_the_incident_in_chromium_on_a_phone(
     settings: Settings, clock: ManualClock, served: str, tmp_path: Path
 ) -> None:
     incident_id = seed(settings, clock)
 
     # The page carries no script (and its CSP forbids any), so this is the page with JS off.
-    dom = chromium(served, tmp_path, "--dump-dom")
+    dom = chromium(served, tmp_path / "profile", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-500:]
     assert f'id="{incident_id}"' in dom.stdout
     assert "We found a bad deploy and are rolling it back." in dom.stdout
@@ -193,7 +162,7 @@ def test_status_page_renders_the_incident_in_chromium_on_a_phone(
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "status_page_phone.png"
     shot.unlink(missing_ok=True)
-    done = chromium(served, tmp_path, f"--screenshot={shot}", "--window-size=390,844")
+    done = chromium(served, tmp_path / "profile", f"--screenshot={shot}", "--window-size=390,844")
     assert done.returncode == 0, done.stderr[-500:]
     assert shot.stat().st_size > 5_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
