@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from monitoring.backups import restore as restore_module
 from monitoring.backups.audit import list_audit
 from monitoring.backups.jobs import run_backup
 from monitoring.backups.restore import (
@@ -197,3 +198,33 @@ def test_points_older_than_an_hour_are_read_as_of_their_minute(settings: Setting
     assert recent.time == now - timedelta(minutes=30, seconds=7)
     assert older.time == datetime(2026, 3, 2, 6, 59, tzinfo=UTC)
     assert older.kind == "read_time"
+
+
+def test_a_restore_that_fails_part_way_can_be_undone_by_the_id_in_its_error(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point, clock = _point_in_window(app)
+    _damage(app)
+    damaged = _state(app, "u1")
+    settings = app.settings.model_copy(
+        update={"backup": app.settings.backup.model_copy(update={"write_batch": 2})}
+    )
+    real_write = restore_module._write
+
+    def write_then_fail(settings: Settings, sets: Any, deletes: list[str]) -> int:
+        # The first batch of two lands; then the database goes away.
+        first = dict(list(sets.items())[:2])
+        real_write(settings, first, [])
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(restore_module, "_write", write_then_fail)
+    with pytest.raises(BackupError) as failed:
+        restore_user_data(settings, "u1", point, "replace", clock=clock)
+    monkeypatch.setattr(restore_module, "_write", real_write)
+    assert _state(app, "u1") != damaged  # half-written
+
+    restore_id = str(failed.value).split()[1]
+    assert f"`firewatch restore undo {restore_id}`" in str(failed.value)
+    assert list_audit(settings)[0]["result"] == "failed"
+    undo_restore(settings, restore_id, clock=clock)
+    assert _state(app, "u1") == damaged

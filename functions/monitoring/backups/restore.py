@@ -338,6 +338,7 @@ def restore_user_data(
     restore_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     action = "restore.user.dry-run" if dry_run else "restore.user"
 
+    saved = False
     try:
         source = choose_source(settings, restore_point, now)
         erasures = _erasures(settings, user_id)
@@ -374,14 +375,30 @@ def restore_user_data(
         final = {**current, **target} if mode == "merge" else dict(target)
         plan = {"creates": result.creates, "changes": result.changes, "deletes": result.deletes}
         _save_before(settings, restore_id, current, plan)
+        saved = True
         sets = {p: target[p] for p in result.creates + result.changes}
         result.writes = _write(settings, sets, result.deletes)
     except Exception as error:
         write_audit(
             settings, actor=actor, action=action, target=user_id, result="failed", at=now,
-            detail={"restore_point": restore_point, "mode": mode, "error": str(error)[:500]},
+            detail={"restore_point": restore_point, "mode": mode, "error": str(error)[:500],
+                    "restore_id": restore_id if saved else None},
         )  # fmt: skip
-        raise
+        if not saved:
+            raise
+        # Some batches may have been written: keep a record so `restore undo` finds the saved
+        # "before" snapshot and can put the user's documents back.
+        failed = RestoreRecord(
+            id=restore_id, user_id=user_id, actor=actor, at=now, mode=mode,
+            source=result.source, restore_point=restore_point, state="failed",
+        )  # fmt: skip
+        firestore_client(settings).collection(Collections.RESTORES).document(restore_id).set(
+            failed.model_dump()
+        )
+        raise BackupError(
+            f"restore {restore_id} of user {user_id} failed part-way ({error}); "
+            f"`firewatch restore undo {restore_id}` puts back what it changed"
+        ) from error
 
     record = RestoreRecord(
         id=restore_id, user_id=user_id, actor=actor, at=now, mode=mode, source=result.source,
