@@ -11,9 +11,9 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from monitoring.errors import NotFound
+from monitoring.errors import BackupError, NotFound
 from monitoring.store import Collections, firestore_client, storage_client
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ def list_backups(settings: Settings, *, include_deleted: bool = False) -> list[B
 
 
 def load_manifest(settings: Settings, backup_id: str) -> Manifest:
-    """Return a backup's manifest; raise ``NotFound`` if the object is missing."""
+    """Return a backup's manifest; raise ``NotFound`` if the object is missing and
+    ``BackupError`` if it is not a manifest (truncated upload, edited by hand)."""
     blob = (
         storage_client(settings)
         .bucket(settings.backup.bucket)
@@ -119,4 +120,8 @@ def load_manifest(settings: Settings, backup_id: str) -> Manifest:
     )
     if not blob.exists():
         raise NotFound(f"backup {backup_id!r} has no manifest in gs://{settings.backup.bucket}")
-    return Manifest.model_validate(json.loads(blob.download_as_bytes()))
+    try:
+        return Manifest.model_validate(json.loads(blob.download_as_bytes()))
+    except (ValueError, ValidationError) as error:  # JSONDecodeError and UnicodeError too
+        reason = str(error).splitlines()[0][:200]
+        raise BackupError(f"backup {backup_id!r} has a corrupt manifest: {reason}") from None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitoring.backups.catalog import get_backup, list_backups, load_manifest, save_record
 from monitoring.clock import Clock, SystemClock
-from monitoring.errors import NotFound
+from monitoring.errors import BackupError, NotFound
 from monitoring.store import storage_client
 
 if TYPE_CHECKING:
@@ -83,8 +83,8 @@ def verify_backup(
 
     try:
         manifest = load_manifest(settings, backup_id)
-    except NotFound as missing:
-        result.problems.append(str(missing))
+    except (NotFound, BackupError) as unreadable:
+        result.problems.append(str(unreadable))
     else:
         bucket = storage_client(settings).bucket(settings.backup.bucket)
         folder = record.folder(settings)
