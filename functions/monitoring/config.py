@@ -126,10 +126,24 @@ def load_settings(**overrides: object) -> Settings:
 
     Raises ``ConfigError`` naming each bad variable; the values themselves are not repeated.
     """
+    from pydantic_settings import SettingsError
+
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
+    except SettingsError as error:
+        # pydantic-settings could not decode a list or object value; it names the field, not
+        # the variable (and must not echo the value, which may be a secret).
+        raise ConfigError(_describe_undecodable(str(error))) from None
+
+
+def _describe_undecodable(message: str) -> str:
+    field = message.split('field "', 1)[-1].split('"', 1)[0] if 'field "' in message else ""
+    prefix = f"{ENV_PREFIX}{field.upper()}"
+    names = sorted(n for n in os.environ if n == prefix or n.startswith(prefix + "__"))
+    where = ", ".join(names) if field and names else f"{prefix}* (or a .env file)"
+    return f'invalid configuration: {where}: a list or object value must be JSON, e.g. ["a"]'
 
 
 @lru_cache(maxsize=1)

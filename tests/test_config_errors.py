@@ -1,0 +1,45 @@
+"""Bad FIREWATCH_* values: the variable is named, its value (maybe a secret) never echoed."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring.config import load_settings
+from monitoring.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FIREWATCH_HEALTH__ENDPOINTS", "not json hunter2"),
+        ("FIREWATCH_KPI__INGEST_CORS_ORIGINS", "https://hunter2.example"),
+    ],
+)
+def test_a_list_value_that_is_not_json_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        f'invalid configuration: {name}: a list or object value must be JSON, e.g. ["a"]'
+    )
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FIREWATCH_DAILY_BUDGET_USD", "-5", "Input should be greater than 0"),
+        ("FIREWATCH_LOG_FORMAT", "xml", "Input should be 'auto', 'json' or 'text'"),
+        ("FIREWATCH_HEALTH__LLM_URL", "gopher://hunter2", "String should match pattern"),
+    ],
+)
+def test_a_bad_scalar_names_its_variable_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(f"invalid configuration: {name}: {expected}")
+    assert "hunter2" not in str(refused.value)
