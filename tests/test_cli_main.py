@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.cli import main
+from monitoring.errors import InputError
 
 
 def _main(
@@ -125,3 +126,15 @@ def test_a_kpi_window_too_long_to_reach_back_is_a_usage_error(
         )
         assert code == 2
         assert f"--window '{window}' is longer than 36500 days" in " ".join(err.split())
+
+
+def test_an_input_error_from_a_typed_argument_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(*_: object) -> None:
+        raise InputError("matcher 'garbage' must look like name=value")
+
+    monkeypatch.setattr("monitoring.alerts.rules.check_rules", refuse)
+    code, err = _main(monkeypatch, capsys, "alerts", "validate", "alerts.yaml")
+    assert code == 2
+    assert "error: matcher 'garbage' must look like name=value" in " ".join(err.split())

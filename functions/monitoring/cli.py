@@ -19,7 +19,7 @@ import httpx
 import typer
 
 from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, fail, state
-from monitoring.errors import ConfigError, FirewatchError
+from monitoring.errors import ConfigError, FirewatchError, InputError
 
 app = typer.Typer(
     name="firewatch",
@@ -239,7 +239,8 @@ def main() -> None:
     except (FirewatchError, OSError) as error:
         if state.debug:
             traceback.print_exc()
-        code = EXIT_USAGE if isinstance(error, ConfigError) else EXIT_BAD
+        # On the command line an InputError is about an argument the operator typed.
+        code = EXIT_USAGE if isinstance(error, ConfigError | InputError) else EXIT_BAD
         _fail_and_exit(str(error), code)
     except Exception as error:
         logging.getLogger(__name__).debug("crash", exc_info=True)
