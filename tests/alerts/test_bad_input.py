@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,24 @@ def test_a_malformed_rule_test_file_is_refused_with_its_position(
     with pytest.raises(RuleError) as refused:
         run_rule_tests(path)
     assert str(refused.value).split("; ")[0] == f"{path}:{expected}"
+
+
+def test_nested_aliases_are_checked_in_linear_time(tmp_path: Path) -> None:
+    # Seven levels of nine aliases each: 4.8 million paths if every alias is walked again.
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for previous, name in zip("abcdef", "bcdefg", strict=True):
+        levels.append(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]")
+    text = "\n".join([*levels, "groups: [*g]", ""])
+    began = time.perf_counter()
+    problems = _problems(tmp_path, text.encode())
+    assert time.perf_counter() - began < 5.0
+    assert problems == [
+        "7:4: groups.0: Input should be a valid dictionary or instance of GroupSpec"
+    ]
+
+
+def test_an_entry_that_is_not_a_mapping_names_its_section_and_index(tmp_path: Path) -> None:
+    assert _problems(tmp_path, b"groups:\n  - 5\ninhibit:\n  - 7\n") == [
+        "2:5: groups.0: Input should be a valid dictionary or instance of GroupSpec",
+        "4:5: inhibit.0: Input should be a valid dictionary or instance of InhibitRule",
+    ]

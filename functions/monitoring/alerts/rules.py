@@ -152,22 +152,36 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
-def _marks(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], Any]) -> None:
+def _marks(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    out: dict[tuple[Any, ...], Any],
+    seen: set[int] | None = None,
+) -> None:
     out[path] = node
+    # An alias is the same node again: walk it once, or nested aliases ("billion laughs")
+    # make this exponential. Problems under a repeated alias point at where it is used.
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             out[(*path, "#key", key.value)] = key
-            _marks(value, (*path, key.value), out)
+            _marks(value, (*path, key.value), out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _marks(item, (*path, index), out)
+            _marks(item, (*path, index), out, seen)
 
 
 def _report_duplicate_keys(root: yaml.Node, report: _Reporter) -> None:
     """Report a key given twice in one mapping: YAML keeps the last and drops the first."""
-    stack = [root]
+    stack, visited = [root], set[int]()
     while stack:
         node = stack.pop()
+        if id(node) in visited:  # an alias: its keys were checked where it was defined
+            continue
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for key, value in node.value:
@@ -358,7 +372,8 @@ def _load_groups(
         except ValidationError as error:
             for problem in error.errors():
                 loc = (*where, *problem["loc"])
-                report.at(loc, f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+                field = ".".join(map(str, problem["loc"])) or ".".join(map(str, where))
+                report.at(loc, f"{field}: {problem['msg']}")
             continue
         named: dict[str, Severity] = {"critical": "critical", "warning": "warning", "info": "info"}
         severity = group.severity or named.get(group.name)
@@ -444,7 +459,8 @@ def _load_inhibit(raw: Any, names: set[str], report: _Reporter) -> list[InhibitR
         except ValidationError as error:
             for problem in error.errors():
                 loc = (*where, *problem["loc"])
-                report.at(loc, f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+                field = ".".join(map(str, problem["loc"])) or ".".join(map(str, where))
+                report.at(loc, f"{field}: {problem['msg']}")
             continue
         for side in ("source", "target"):
             wanted = getattr(inhibit, side).get("alertname")
