@@ -9,6 +9,7 @@ import pytest
 
 from monitoring.cli import main
 from monitoring.errors import InputError
+from monitoring.localstack.catchers import HttpReceiver, Reply
 
 
 def _main(
@@ -138,3 +139,48 @@ def test_an_input_error_from_a_typed_argument_is_a_usage_error(
     code, err = _main(monkeypatch, capsys, "alerts", "validate", "alerts.yaml")
     assert code == 2
     assert "error: matcher 'garbage' must look like name=value" in " ".join(err.split())
+
+
+def _dev_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str) -> None:
+    monkeypatch.setenv("FIREWATCH_STATE_DIR", str(tmp_path))
+    (tmp_path / "dev.json").write_text(text)
+
+
+def test_run_with_a_corrupt_dev_state_file_says_which_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _dev_state(monkeypatch, tmp_path, "{not json")
+    code, err = _main(monkeypatch, capsys, "run", "evaluate_alerts")
+    assert code == 1
+    assert "".join(err.split()) == "".join(
+        f"error: {tmp_path / 'dev.json'} is not the dev host's state file; "
+        "delete it or use --in-process".split()
+    )
+
+
+def test_run_of_a_name_the_dev_host_does_not_know_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    receiver: HttpReceiver,
+) -> None:
+    receiver.script(
+        "/__/run/nosuch", Reply(404, body={"error": "no scheduled function named 'nosuch'"})
+    )
+    _dev_state(monkeypatch, tmp_path, json.dumps({"url": receiver.url}))
+    code, err = _main(monkeypatch, capsys, "run", "nosuch")
+    assert code == 2
+    assert "error: no scheduled function named 'nosuch'" in err
+
+
+def test_run_when_the_dev_host_answers_html_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    receiver: HttpReceiver,
+) -> None:
+    receiver.script("/__/run/evaluate_alerts", Reply(502, body="<html>bad gateway</html>"))
+    _dev_state(monkeypatch, tmp_path, json.dumps({"url": receiver.url}))
+    code, err = _main(monkeypatch, capsys, "run", "evaluate_alerts")
+    assert code == 1
+    assert "answered HTTP 502 without JSON" in " ".join(err.split())

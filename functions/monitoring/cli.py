@@ -104,7 +104,10 @@ def run(
 
     path = state_file()
     if path.exists() and not in_process:
-        url = json.loads(path.read_text())["url"]
+        try:
+            url = json.loads(path.read_text())["url"]
+        except (ValueError, KeyError, TypeError):
+            fail(f"{path} is not the dev host's state file; delete it or use --in-process")
         try:
             reply = httpx.post(f"{url}/__/run/{name}", timeout=600)
         except httpx.ConnectError:
@@ -112,7 +115,12 @@ def run(
                 f"the dev host at {url} is not answering; "
                 "start it with `make run` or use --in-process"
             )
-        outcome = reply.json()
+        try:
+            outcome = reply.json()
+        except ValueError:
+            fail(f"the dev host at {url} answered HTTP {reply.status_code} without JSON")
+        if reply.status_code == 404:
+            fail(str(outcome.get("error", f"no scheduled function named {name!r}")), EXIT_USAGE)
     else:
         functions = load_functions()
         function = functions.get(name)
