@@ -110,3 +110,10 @@ def test_an_entry_that_is_not_a_mapping_names_its_section_and_index(tmp_path: Pa
         "2:5: groups.0: Input should be a valid dictionary or instance of GroupSpec",
         "4:5: inhibit.0: Input should be a valid dictionary or instance of InhibitRule",
     ]
+
+
+def test_a_duration_without_a_unit_is_refused_not_read_as_seconds(tmp_path: Path) -> None:
+    text = RULE.format('"error_rate > 1%"') + "        for: 5\n"
+    assert _problems(tmp_path, text.encode()) == [
+        "6:14: rules.0.for: Value error, 5 has no unit: write e.g. 5m or 5s"
+    ]

@@ -45,7 +45,8 @@ def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        # `for: 5` would be 5 seconds to us and 5 minutes to many readers: make them say.
+        raise ValueError(f"{value} has no unit: write e.g. {value}m or {value}s")
     return parse_duration(str(value))
 
 
