@@ -184,3 +184,11 @@ def test_run_when_the_dev_host_answers_html_is_one_sentence(
     code, err = _main(monkeypatch, capsys, "run", "evaluate_alerts")
     assert code == 1
     assert "answered HTTP 502 without JSON" in " ".join(err.split())
+
+
+def test_an_alert_history_reaching_past_year_one_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _main(monkeypatch, capsys, "alerts", "history", "--since", "9999999d")
+    assert code == 2
+    assert "duration '9999999d' is longer than 36500 days" in " ".join(err.split())

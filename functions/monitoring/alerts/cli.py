@@ -48,9 +48,12 @@ def _duration(text: str) -> timedelta:
     from monitoring.alerts.condition import parse_duration
 
     try:
-        return parse_duration(text)
+        duration = parse_duration(text)
     except ValueError as error:
         fail(str(error), EXIT_USAGE)
+    if duration > timedelta(days=36500):  # reaching back past year 1 overflows a datetime
+        fail(f"duration {text!r} is longer than 36500 days", EXIT_USAGE)
+    return duration
 
 
 @alerts_app.command()
