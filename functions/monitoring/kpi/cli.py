@@ -68,6 +68,8 @@ def _duration(text: str, option: str) -> timedelta:
         duration = timedelta.max
     if duration > _LONGEST:  # windows reach back from now; past year 1 they cannot
         fail(f"{option} {text!r} is longer than {_LONGEST.days} days", EXIT_USAGE)
+    if duration < timedelta(minutes=1):  # rollups are per minute: less is always empty
+        fail(f"{option} {text!r} is shorter than one minute", EXIT_USAGE)
     return duration
 
 
