@@ -196,3 +196,20 @@ def test_an_alert_history_reaching_past_year_one_is_a_usage_error(
     code, err = _main(monkeypatch, capsys, "alerts", "history", "--since", "9999999d")
     assert code == 2
     assert "duration '9999999d' is longer than 36500 days" in " ".join(err.split())
+
+
+def test_missing_google_credentials_say_how_to_get_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def no_credentials(*_: object) -> None:
+        raise DefaultCredentialsError("Your default credentials were not found. To set up...")
+
+    monkeypatch.setattr("monitoring.alerts.rules.check_rules", no_credentials)
+    code, err = _main(monkeypatch, capsys, "alerts", "validate", str(tmp_path / "a.yaml"))
+    assert code == 1
+    assert " ".join(err.split()) == (
+        "error: no Google credentials: start the local stack with `make run`, or run "
+        "`gcloud auth application-default login` to use the real project"
+    )

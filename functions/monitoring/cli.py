@@ -254,6 +254,12 @@ def main() -> None:
         logging.getLogger(__name__).debug("crash", exc_info=True)
         if state.debug:
             traceback.print_exc()
+        if type(error).__name__ == "DefaultCredentialsError":  # google.auth, not imported here
+            _fail_and_exit(
+                "no Google credentials: start the local stack with `make run`, or run "
+                "`gcloud auth application-default login` to use the real project",
+                EXIT_BAD,
+            )
         _fail_and_exit(
             f"{type(error).__name__}: {error} (run with --debug for the traceback)", EXIT_BAD
         )
