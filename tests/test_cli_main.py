@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,15 @@ def test_missing_google_credentials_say_how_to_get_them(
         "error: no Google credentials: start the local stack with `make run`, or run "
         "`gcloud auth application-default login` to use the real project"
     )
+
+
+def test_run_beside_a_dead_dev_host_runs_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _dev_state(monkeypatch, tmp_path, json.dumps({"url": "http://127.0.0.1:9", "pid": gone.pid}))
+    code, err = _main(monkeypatch, capsys, "run", "nosuch")
+    # The in-process path answered (it knows the scheduled functions), not the dead URL.
+    assert code == 2
+    assert "no scheduled function named 'nosuch'; choose one of" in " ".join(err.split())

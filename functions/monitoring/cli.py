@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -103,11 +104,14 @@ def run(
     from monitoring.localstack.devhost import load_functions, state_file
 
     path = state_file()
+    host: dict[str, object] = {}
     if path.exists() and not in_process:
         try:
-            url = json.loads(path.read_text())["url"]
+            host = json.loads(path.read_text())
+            url = host["url"]
         except (ValueError, KeyError, TypeError):
             fail(f"{path} is not the dev host's state file; delete it or use --in-process")
+    if host and not _host_died(host):
         try:
             reply = httpx.post(f"{url}/__/run/{name}", timeout=600)
         except httpx.ConnectError:
@@ -193,6 +197,17 @@ def demo_damage(
 
 
 app.add_typer(demo_app, name="demo")
+
+
+def _host_died(host: dict[str, object]) -> bool:
+    """True when the dev host that wrote its state file is gone (it leaves the file behind)."""
+    try:
+        os.kill(int(str(host["pid"])), 0)
+    except KeyError:
+        return False  # no pid recorded: try its URL
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 def _register_subsystems() -> None:
