@@ -286,20 +286,32 @@ class KpiQuery:
             have = dict(rollup.labels)
             return all(have.get(name) == value for name, value in wanted.items())
 
-        minutes = [
-            r
-            for start, end in plan.minutes
-            for r in self._read(metric, ["minute"], start, end)
-            if keep(r)
-        ]
-        if not plan.coarse:
-            return minutes
-        # One query over the hull: the gaps between coarse spans hold no hour starts.
-        coarse = [
-            r
-            for r in self._read(metric, ["hour", "day"], plan.coarse[0][0], plan.coarse[-1][1])
-            if keep(r) and _inside(r.start, plan.coarse)
-        ]
+        if not plan.minutes and not plan.coarse:
+            return []
+        if not plan.whole:
+            # No whole hour to skip (a short window): one query reads the minutes and the
+            # edge hours together, the same documents as one query per resolution.
+            spans = plan.minutes + plan.coarse
+            everything = [
+                r
+                for r in self._read(metric, [], min(a for a, _ in spans), max(b for _, b in spans))
+                if keep(r)
+            ]
+            minutes = [r for r in everything if r.res == "minute"]
+            coarse = [r for r in everything if r.res != "minute" and _inside(r.start, plan.coarse)]
+        else:
+            minutes = [
+                r
+                for start, end in plan.minutes
+                for r in self._read(metric, ["minute"], start, end)
+                if keep(r)
+            ]
+            # One query over the hull: the gaps between coarse spans hold no hour starts.
+            coarse = [
+                r
+                for r in self._read(metric, ["hour", "day"], plan.coarse[0][0], plan.coarse[-1][1])
+                if keep(r) and _inside(r.start, plan.coarse)
+            ]
         chosen: list[Rollup] = []
         replaced: dict[LabelKey, list[Span]] = {}
         for rollup in coarse:
@@ -322,14 +334,15 @@ class KpiQuery:
             self._db()
             .collection(Collections.ROLLUPS)
             .where(filter=FieldFilter("metric", "==", metric))
-            .where(
+            .where(filter=FieldFilter("start", ">=", start))
+            .where(filter=FieldFilter("start", "<", end))
+        )
+        if res:  # no resolution: every document starting in [start, end)
+            query = query.where(
                 filter=FieldFilter("res", "==", res[0])
                 if len(res) == 1
                 else FieldFilter("res", "in", res)
             )
-            .where(filter=FieldFilter("start", ">=", start))
-            .where(filter=FieldFilter("start", "<", end))
-        )
         rollups = []
         for snap in query.stream():
             self.reads += 1
