@@ -39,7 +39,9 @@ state = _State()
 
 def fail(message: str, code: int = EXIT_BAD) -> NoReturn:
     """Print ``message`` as the one-sentence error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: the sentence stays one line (rich would break it at 80 columns, mid-path),
+    # so logs and scripts can grep it.
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if state.json:
         emit_json({"error": message, "exit_code": code})
     raise typer.Exit(code)
