@@ -228,3 +228,35 @@ def test_a_restore_that_fails_part_way_can_be_undone_by_the_id_in_its_error(
     assert list_audit(settings)[0]["result"] == "failed"
     undo_restore(settings, restore_id, clock=clock)
     assert _state(app, "u1") == damaged
+
+
+def test_pruning_deletes_undo_snapshots_past_the_window_and_undo_then_says_why(
+    app: App,
+) -> None:
+    from monitoring.backups.retention import apply_retention
+    from monitoring.store import storage_client
+
+    point, clock = _point_in_window(app)
+    _damage(app)
+    result = restore_user_data(app.settings, "u1", point, "replace", clock=clock)
+    bucket = storage_client(app.settings).bucket(app.settings.backup.bucket)
+    folder = f"{app.settings.backup.prefix}/restores/{result.restore_id}/"
+
+    def saved() -> list[str]:
+        return sorted(b.name.removeprefix(folder) for b in bucket.list_blobs(prefix=folder))
+
+    inside = apply_retention(app.settings, clock.now() + timedelta(days=29))
+    later = clock.now() + timedelta(days=31)
+    dry = apply_retention(app.settings, later, dry_run=True)
+    assert inside.restore_snapshots == []
+    assert dry.restore_snapshots == [result.restore_id]
+    assert saved() == ["before.ndjson.gz", "plan.json"]
+
+    plan = apply_retention(app.settings, later)
+    again = apply_retention(app.settings, later)
+
+    assert plan.restore_snapshots == [result.restore_id]
+    assert again.restore_snapshots == []
+    assert saved() == []
+    with pytest.raises(BackupError, match="can no longer be undone"):
+        undo_restore(app.settings, result.restore_id, clock=ManualClock(later))

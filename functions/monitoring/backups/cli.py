@@ -196,6 +196,8 @@ def backup_prune(
     console.print(f"kept {len(plan.keep)}; {verb} {len(plan.delete)}")
     for record in plan.delete:
         console.print(f"  {verb} {record.id} ({record.state}, {','.join(record.tags)})")
+    for restore_id in plan.restore_snapshots:
+        console.print(f"  {verb} the undo snapshot of restore {restore_id}")
 
 
 @backup_app.command("restore-all")

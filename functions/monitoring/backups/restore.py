@@ -8,8 +8,10 @@ Modes: ``replace`` makes the user's data exactly what it was (documents created 
 deleted); ``merge`` brings back what is missing or changed and keeps documents created since.
 
 Before anything is written, the user's current documents and the plan are saved to
-``<prefix>/restores/<restore_id>/``, so ``undo_restore`` can put them back. Documents
-covered by an erasure request newer than the source are never brought back.
+``<prefix>/restores/<restore_id>/``, so ``undo_restore`` can put them back; pruning deletes
+that snapshot after ``keep_restore_snapshots_days`` (``prune_restore_snapshots``), and the
+restore can no longer be undone. Documents covered by an erasure request newer than the
+source are never brought back.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "IntegrityReport",
     "RestoreResult",
     "erased_predicate",
+    "prune_restore_snapshots",
     "record_erasure",
     "restore_user_data",
     "undo_restore",
@@ -246,10 +249,9 @@ class RestoreRecord(BaseModel):
     writes: int = 0
     expected: dict[str, dict[str, Any]] = Field(default_factory=dict)
     undone_at: datetime | None = None
+    snapshot_pruned_at: datetime | None = None
 
 
-# TODO: the saved "before" snapshots under <prefix>/restores/ are never pruned; each restore
-# adds two small objects that stay until someone deletes them by hand.
 def _restores_folder(settings: Settings, restore_id: str) -> str:
     return f"{settings.backup.prefix.strip('/')}/restores/{restore_id}/"
 
@@ -448,6 +450,12 @@ def undo_restore(
     record = RestoreRecord.model_validate(data)
     if record.state == "undone":
         raise BackupError(f"restore {restore_id} was already undone at {record.undone_at}")
+    if record.snapshot_pruned_at is not None:
+        raise BackupError(
+            f"restore {restore_id} can no longer be undone: its saved snapshot was pruned at "
+            f"{record.snapshot_pruned_at:%Y-%m-%d %H:%M} UTC "
+            "(FIREWATCH_BACKUP__KEEP_RESTORE_SNAPSHOTS_DAYS)"
+        )
 
     try:
         before, plan = _load_before(settings, restore_id)
@@ -468,6 +476,40 @@ def undo_restore(
         at=now, detail={"restore_id": restore_id, "writes": writes},
     )  # fmt: skip
     return writes
+
+
+def prune_restore_snapshots(
+    settings: Settings, now: datetime, *, dry_run: bool = False
+) -> list[str]:
+    """Delete the "before" snapshots of restores older than the undo window; return their ids.
+
+    The restore's record stays (it is history) and says when its snapshot went, so a later
+    ``undo_restore`` explains why it cannot run. Only ``<prefix>/restores/<id>/`` of a
+    recorded restore is touched.
+    """
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    cutoff = now - timedelta(days=settings.backup.keep_restore_snapshots_days)
+    records = firestore_client(settings).collection(Collections.RESTORES)
+    query = records.where(filter=FieldFilter("at", "<", cutoff))
+    due = [
+        record
+        for record in (RestoreRecord.model_validate(s.to_dict()) for s in query.stream())
+        if record.snapshot_pruned_at is None
+    ]
+    if dry_run:
+        return sorted(r.id for r in due)
+
+    bucket = storage_client(settings).bucket(settings.backup.bucket)
+    for record in due:
+        folder = _restores_folder(settings, record.id)
+        for blob in bucket.list_blobs(prefix=folder):
+            blob.delete()
+        # Mark after the delete: a crash in between leaves the record due, and the next
+        # prune finds an empty folder and marks it then.
+        records.document(record.id).update({"snapshot_pruned_at": now})
+        logger.info("pruned the undo snapshot of restore %s", record.id)
+    return sorted(r.id for r in due)
 
 
 # Integrity ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ The newest ``keep_daily`` backups tagged daily, ``keep_weekly`` tagged weekly an
 ``keep_monthly`` tagged monthly are kept (plus ``keep_manual`` manual ones); a backup goes
 only when none of its tags keeps it. The newest successful backup is always kept, whatever
 the settings say, and a backup that is still running is left to finish. Deleting touches only
-objects under ``<prefix>/<backup_id>/``, never anything else in the bucket.
+objects under ``<prefix>/<backup_id>/``, never anything else in the bucket, and the undo
+snapshots of per-user restores older than ``keep_restore_snapshots_days``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitoring.backups.catalog import BackupRecord, list_backups
+from monitoring.backups.restore import prune_restore_snapshots
 from monitoring.backups.settings import BackupSettings
 from monitoring.errors import BackupError
 from monitoring.store import Collections, firestore_client, storage_client
@@ -34,12 +36,15 @@ STALE_RUNNING = timedelta(hours=12)
 class RetentionPlan:
     keep: dict[str, list[str]] = field(default_factory=dict)  # backup id -> reasons
     delete: list[BackupRecord] = field(default_factory=list)
+    # Restores whose undo snapshot goes (or, in a dry run, would go).
+    restore_snapshots: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
             "keep": self.keep,
             "delete": [r.id for r in self.delete],
+            "restore_snapshots": self.restore_snapshots,
             "dry_run": self.dry_run,
         }
 
@@ -87,10 +92,12 @@ def apply_retention(settings: Settings, now: datetime, *, dry_run: bool = False)
     plan = plan_retention(list_backups(settings), settings.backup, now)
     plan.dry_run = dry_run
     if dry_run:
+        plan.restore_snapshots = prune_restore_snapshots(settings, now, dry_run=True)
         return plan
     records = firestore_client(settings).collection(Collections.BACKUPS)
     for record in plan.delete:
         files = _delete_files(settings, record)
         records.document(record.id).delete()
         logger.info("pruned backup %s (%s, %d files)", record.id, record.state, files)
+    plan.restore_snapshots = prune_restore_snapshots(settings, now)
     return plan

@@ -83,6 +83,9 @@ class BackupSettings(BaseModel):
     keep_weekly: int = Field(12, ge=0)
     keep_monthly: int = Field(12, ge=0)
     keep_manual: int = Field(10, ge=0)
+    # How long a per-user restore can be undone: its saved "before" snapshot is deleted by
+    # pruning after this many days (each holds a copy of one user's documents).
+    keep_restore_snapshots_days: int = Field(30, ge=1)
     # Pages are streamed, not held, so their size costs no memory; each page is one query
     # (the emulator rescans from the cursor, so few large pages are much faster there).
     page_size: int = Field(5000, ge=1, le=50_000)
