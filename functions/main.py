@@ -19,6 +19,8 @@ UTC = scheduler_fn.Timezone("Etc/UTC")
 # monitoring.config reads them. Set each with `firebase functions:secrets:set NAME`.
 API_KEY = params.SecretParam("FIREWATCH_API_KEY")
 ADMIN_SECRETS = [API_KEY]
+# The LLM provider's key, for the health check's "llm" probe; "unset" skips that probe.
+HEALTH_SECRETS = [API_KEY, params.SecretParam("FIREWATCH_HEALTH__LLM_API_KEY")]
 # Notifier credentials (monitoring.notifiers.settings); set an unused one to "unset".
 NOTIFY_SECRETS = [
     params.SecretParam(f"FIREWATCH_NOTIFY__{name}")
@@ -34,7 +36,7 @@ NOTIFY_SECRETS = [
 ]
 
 
-@https_fn.on_request(timeout_sec=30, memory=options.MemoryOption.MB_256, secrets=ADMIN_SECRETS)
+@https_fn.on_request(timeout_sec=30, memory=options.MemoryOption.MB_256, secrets=HEALTH_SECRETS)
 def health_check(req: https_fn.Request) -> https_fn.Response:
     return entrypoints.health_check(req)
 
@@ -59,6 +61,13 @@ def status_page(req: https_fn.Request) -> https_fn.Response:
 )
 def evaluate_alerts(event: scheduler_fn.ScheduledEvent) -> None:
     entrypoints.evaluate_alerts(event.schedule_time)
+
+
+@scheduler_fn.on_schedule(
+    schedule="* * * * *", timezone=UTC, timeout_sec=55, max_instances=1, secrets=HEALTH_SECRETS
+)
+def probe_health(event: scheduler_fn.ScheduledEvent) -> None:
+    entrypoints.probe_health(event.schedule_time)
 
 
 @scheduler_fn.on_schedule(

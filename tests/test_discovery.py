@@ -18,6 +18,7 @@ EXPECTED = {
     "status_page": ("http", None),
     "evaluate_alerts": ("schedule", "* * * * *"),
     "deliver_notifications": ("schedule", "* * * * *"),
+    "probe_health": ("schedule", "* * * * *"),
     "scheduled_backup": ("schedule", "0 2 * * *"),
     "compact_kpis": ("schedule", "15 * * * *"),
     "daily_maintenance": ("schedule", "0 6 * * *"),
@@ -70,6 +71,13 @@ def test_admin_http_functions_receive_the_api_key_secret(manifest: dict) -> None
         keys = [s["key"] for s in manifest["endpoints"][name]["secretEnvironmentVariables"]]
         assert "FIREWATCH_API_KEY" in keys
     assert {"name": "FIREWATCH_API_KEY", "type": "secret"} in manifest["params"]
+
+
+def test_health_functions_receive_the_llm_key_secret(manifest: dict) -> None:
+    for name in ("health_check", "probe_health"):
+        keys = [s["key"] for s in manifest["endpoints"][name]["secretEnvironmentVariables"]]
+        assert "FIREWATCH_HEALTH__LLM_API_KEY" in keys
+    assert {"name": "FIREWATCH_HEALTH__LLM_API_KEY", "type": "secret"} in manifest["params"]
 
 
 def test_notification_functions_receive_the_notifier_secrets(manifest: dict) -> None:

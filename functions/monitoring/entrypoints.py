@@ -24,6 +24,7 @@ __all__ = [
     "evaluate_alerts",
     "health_check",
     "monthly_maintenance",
+    "probe_health",
     "record_metrics",
     "scheduled_backup",
     "status_page",
@@ -83,6 +84,16 @@ def evaluate_alerts(scheduled_at: datetime) -> None:
         run_evaluation(call.settings, now=scheduled_at)
         # Escalations, status reminders and quiet-period closes need minute precision.
         tick_guarded(call.settings, now=scheduled_at)
+
+
+def probe_health(scheduled_at: datetime) -> None:
+    # Without this, component status, the uptime KPIs and the rules that read them would
+    # depend on someone polling health_check.
+    from monitoring.health.checks import run_checks
+    from monitoring.health.publish import publish_bounded
+
+    with invocation("probe_health") as call:
+        publish_bounded(call.settings, run_checks(call.settings, scheduled_at), scheduled_at)
 
 
 def deliver_notifications(scheduled_at: datetime) -> None:

@@ -256,3 +256,31 @@ def test_checks_that_cannot_even_be_built_answer_503(
 
     assert response.status_code == 503
     assert response.get_json() == {"status": "unhealthy", "time": "2026-03-02T12:00:00+00:00"}
+
+
+def test_the_scheduled_probe_publishes_status_and_uptime_without_any_request(
+    health_settings: MakeSettings, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitoring import config, entrypoints
+
+    receiver.script("/api/ping", Reply(500))
+    settings = health_settings(endpoints=[_api(receiver)])
+    monkeypatch.setattr(config, "cached_settings", lambda: settings)
+
+    entrypoints.probe_health(START)
+
+    db = firestore_client(settings)
+    status = db.collection(Collections.STATUS).document("components").get().to_dict()
+    assert status["components"] == {
+        "firestore": "healthy",
+        "storage": "healthy",
+        "api": "unhealthy",
+    }
+    minute = Window(START, START + timedelta(minutes=1))
+    up = KpiQuery(settings).aggregate_by("component_up", "last", minute, by="component")
+    assert up == {"firestore": 1.0, "storage": 1.0, "api": 0.0}
+
+
+def test_an_llm_key_of_unset_switches_the_llm_probe_off(health_settings: MakeSettings) -> None:
+    assert health_settings(llm_api_key="unset").health.llm_api_key is None
+    assert health_settings(llm_api_key="sk-or-1").health.llm_api_key is not None

@@ -45,6 +45,7 @@ class Schedule:
 SCHEDULES: dict[str, Schedule] = {
     "evaluate_alerts": Schedule("* * * * *", 55),
     "deliver_notifications": Schedule("* * * * *", 55),
+    "probe_health": Schedule("* * * * *", 55),
     "scheduled_backup": Schedule("0 2 * * *", 1800),
     "compact_kpis": Schedule("15 * * * *", 540),
     "daily_maintenance": Schedule("0 6 * * *", 540),

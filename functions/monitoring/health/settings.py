@@ -71,6 +71,15 @@ class HealthSettings(BaseModel):
 
     endpoints: list[EndpointCheckSettings] = Field(default_factory=list)
 
+    @field_validator("llm_api_key")
+    @classmethod
+    def _unset_means_none(cls, key: SecretStr | None) -> SecretStr | None:
+        # Deployed, every declared secret must have a value; "unset" marks one not used,
+        # as for the notifier secrets.
+        if key is None or key.get_secret_value().strip().lower() in ("", "unset"):
+            return None
+        return key
+
     @field_validator("disabled", "non_critical")
     @classmethod
     def _lowercase(cls, names: list[str]) -> list[str]:
