@@ -149,6 +149,33 @@ def test_gzip_is_read_directly(tmp_path: Path) -> None:
     assert aggregator.stats.parsed == 250
 
 
+# A Cloud Run request entry as Cloud Logging exports it (fields of LogEntry.httpRequest).
+_CLOUD_RUN_ENTRY = (
+    '{"httpRequest":{"requestMethod":"POST","requestUrl":"https://booker-6381.run.app/book",'
+    '"requestSize":"754","status":502,"responseSize":"314","userAgent":"Google-Cloud-Scheduler",'
+    '"remoteIp":"35.187.142.68","latency":"60.369159188s","protocol":"HTTP/1.1"},'
+    '"resource":{"type":"cloud_run_revision"},"timestamp":"2025-12-29T00:58:51.018142Z",'
+    '"severity":"ERROR","logName":"projects/p/logs/run.googleapis.com%2Frequests",'
+    '"receiveTimestamp":"2025-12-29T00:59:51.392307785Z"}'
+)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path: Path, compressed: bool) -> None:
+    # Windows tools write UTF-8 with a BOM; it used to make line 1 unreadable, so a one-line
+    # export could not even be detected.
+    data = ("\ufeff" + _CLOUD_RUN_ENTRY + "\n").encode()
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(gzip.compress(data) if compressed else data)
+
+    with LogSource(path) as source:
+        fmt = detect_format(source.head(50))
+    aggregator = _aggregate(path, fmt)
+
+    assert fmt == "gcp"
+    assert (aggregator.stats.parsed, aggregator.stats.rejected) == (1, 0)
+
+
 @pytest.mark.parametrize("fmt", ["nginx", "apache", "gcp", "alb", "haproxy", "heroku"])
 def test_format_is_detected_from_the_first_lines(fmt: str) -> None:
     lines = [format_line(fmt, r) for r in demo_requests(LOG_START, 1, 50)]

@@ -19,7 +19,10 @@ class LogSource:
     """A log file read once, front to back.
 
     Gzip is recognised by its magic bytes, not the file name. Bytes that are not UTF-8 are
-    replaced rather than fatal: real logs carry raw bytes from hostile clients. ``position``
+    replaced rather than fatal: real logs carry raw bytes from hostile clients. A UTF-8 byte
+    order mark (Windows editors and PowerShell's ``Out-File -Encoding utf8`` write one) is
+    dropped: left on, it made the first line of every format but nginx unreadable, and a
+    one-line log undetectable. ``position``
     is how far into the file on disk (compressed, for gzip) reading has got, for progress.
     """
 
@@ -34,7 +37,7 @@ class LogSource:
         self._raw.seek(0)
         binary = gzip.GzipFile(fileobj=self._raw) if self.compressed else self._raw
         self._text = io.TextIOWrapper(
-            cast(IO[bytes], binary), encoding="utf-8", errors="replace", newline=""
+            cast(IO[bytes], binary), encoding="utf-8-sig", errors="replace", newline=""
         )
 
     @property
