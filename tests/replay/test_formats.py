@@ -38,6 +38,18 @@ REAL_LINES = [
         Request(T0, "POST", "/login", 502, None),
     ),
     (
+        "nginx",  # the stock "main" format of nginx.conf: an IPv4 X-Forwarded-For is no time
+        '203.0.113.7 - - [23/Feb/2026:09:00:01 +0000] "GET /index.html HTTP/1.1" 200 612 "-" '
+        '"curl/8.5.0" "198.51.100.20"',
+        Request(T0, "GET", "/index.html", 200, None),
+    ),
+    (
+        "nginx",  # "main" with $request_time appended after the X-Forwarded-For
+        '203.0.113.7 - - [23/Feb/2026:09:00:01 +0000] "GET /index.html HTTP/1.1" 200 612 "-" '
+        '"curl/8.5.0" "198.51.100.20, 10.0.0.1" 0.004',
+        Request(T0, "GET", "/index.html", 200, 4.0),
+    ),
+    (
         "apache",  # %D: microseconds
         '127.0.0.1 - frank [23/Feb/2026:04:00:01 -0500] "GET /apache_pb.gif HTTP/1.0" 200 2326 '
         '"http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)" 1532',

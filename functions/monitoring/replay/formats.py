@@ -44,14 +44,19 @@ def _path_of_url(url: str) -> str:
 
 # --- nginx / Apache combined -------------------------------------------------------------
 
-# host ident user [time] "request" status bytes ["referer" "user agent"] [request time]
-# The optional trailing field is nginx's $request_time (seconds with a dot, "0.123") or
-# Apache's %D (whole microseconds, "123456"); ``rt=``/``request_time=`` prefixes are accepted.
+# host ident user [time] "request" status bytes ["referer" "user agent" ["more"...]]
+# [request time]. The optional trailing field is nginx's $request_time (seconds with a dot,
+# "0.123") or Apache's %D (whole microseconds, "123456"); ``rt=``/``request_time=`` prefixes
+# are accepted. Further quoted fields are skipped: nginx's stock ``main`` format (nginx.conf
+# of its packages and Docker image) ends with "$http_x_forwarded_for", and its "198.51.100.20"
+# must not read as 198.51 s. Hence the time is a whole token, and a quoted field is skipped
+# only if it is not a quoted time.
 _QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # unrolled: far faster than (?:[^"\\]|\\.)*
+_ELAPSED = r'"?(?:rt=|request_time=)?(\d+(?:\.\d+)?)"?(?!\S)'
 _COMBINED = re.compile(
     r'\S+ \S+ (?:\S+|"[^"]*") \[([^\]]+)\] "([^"\\]*(?:\\.[^"\\]*)*)" (\d{3}) \S+'
-    rf"(?: {_QUOTED} {_QUOTED})?"
-    r'(?:\s+"?(?:rt=|request_time=)?(\d+(?:\.\d+)?)"?)?'
+    rf'(?: {_QUOTED} {_QUOTED}(?: (?!"\d+(?:\.\d+)?"(?!\S)){_QUOTED})*)?'
+    rf"(?:\s+{_ELAPSED})?"
 )
 
 
