@@ -91,6 +91,19 @@ REAL_LINES = [
         Request(T0, "GET", "/index.html", 200, 109.0),
     ),
     (
+        "haproxy",  # HAProxy 2.1+ logs an HTTP/2 request in absolute form (haproxy#389)
+        "Feb 23 09:00:01 lb1 haproxy[812]: 198.51.100.4:51234 [23/Feb/2026:09:00:01.000] "
+        "https~ minio/minio 0/0/1/1/2 403 580 - - ---- 1/1/0/0/0 0/0 "
+        '"GET https://minio.example.com/api/x?y=1 HTTP/2.0"',
+        Request(T0, "GET", "/api/x?y=1", 403, 2.0),
+    ),
+    (
+        "nginx",  # an open-proxy probe: absolute form over HTTP/1.1
+        '203.0.113.7 - - [23/Feb/2026:09:00:01 +0000] "GET http://example.com/ HTTP/1.1" 404 '
+        '153 "-" "Mozilla/5.0"',
+        Request(T0, "GET", "/", 404, None),
+    ),
+    (
         "haproxy",  # captured headers and a logasap "+" total
         "<134>Feb 23 09:00:01 lb1 haproxy[7]: [2001:db8::1]:4711 [23/Feb/2026:09:00:01.000] "
         "fe~ be/web2 0/0/1/-1/+4 503 212 - - SC-- 3/3/0/0/0 0/0 {example.com|curl} {} "

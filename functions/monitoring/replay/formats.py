@@ -24,10 +24,15 @@ Parser = Callable[[str], Request | None]
 
 def _split_request(request: str) -> tuple[str, str]:
     """Return (method, path) of "GET /a?b HTTP/1.1"; ("-", "-") when there is no request
-    line (nginx logs "-" or raw bytes for connections that never sent one)."""
+    line (nginx logs "-" or raw bytes for connections that never sent one).
+
+    A target in absolute form ("GET https://host/a HTTP/2.0") gives its path: HAProxy 2.1+
+    logs every HTTP/2 request so, and proxy probes reach nginx so; kept whole, each host
+    would be an endpoint of its own, apart from the same path over HTTP/1.1.
+    """
     parts = request.split(" ")
     if len(parts) >= 2 and parts[0].isalpha():
-        return parts[0].upper(), parts[1]
+        return parts[0].upper(), _path_of_url(parts[1])
     return "-", "-"
 
 
@@ -142,7 +147,7 @@ def _alb(tz: tzinfo | None) -> Parser:
         # -1 marks a timer that never ran (target unreachable, client gone).
         latency = None if min(times) < 0 else sum(times) * 1000.0
         method, path = _split_request(request)
-        return Request(clock(when), method, _path_of_url(path), int(status), latency)
+        return Request(clock(when), method, path, int(status), latency)
 
     return parse
 
