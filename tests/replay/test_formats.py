@@ -15,7 +15,7 @@ from monitoring.kpi.query import KpiQuery, Window
 from monitoring.replay.aggregate import SKETCH_RELATIVE_ACCURACY
 from monitoring.replay.driver import ReplayOptions, replay_file
 from monitoring.replay.formats import make_parser
-from monitoring.replay.model import Request
+from monitoring.replay.model import Malformed, Request
 from monitoring.replay.synthetic import demo_requests
 from monitoring.store import Collections, firestore_client
 from tests.replay.conftest import ALERT_RULES, LOG_START
@@ -155,11 +155,40 @@ def test_documented_line_reads_exactly(fmt: str, line: str, expected: Request) -
         ("heroku", "2026-02-23T09:00:01.000000+00:00 app[web.1]: listening on 8080"),
         ("heroku", "2026-02-23T09:00:01+00:00 heroku[web.1]: State changed from starting to up"),
         ("haproxy", "Feb 23 09:00:01 lb1 haproxy[14389]: Proxy http-in started."),
+        (  # HAProxy configuration manual, "TCP log format" example
+            "haproxy",
+            "Feb  6 12:12:56 localhost haproxy[14387]: 10.0.1.2:33313 "
+            "[06/Feb/2009:12:12:51.443] fnt bck/srv1 0/0/5007 212 -- 0/0/0/0/3 0/0",
+        ),
+        (  # HAProxy configuration manual, "Error log format" example
+            "haproxy",
+            "Dec  3 18:27:14 localhost haproxy[6103]: 127.0.0.1:56059 "
+            "[03/Dec/2012:17:35:10.380] frt/f1: Connection error during SSL handshake",
+        ),
     ],
-    ids=["gcp-app-entry", "heroku-app", "heroku-dyno", "haproxy-notice"],
+    ids=[
+        "gcp-app-entry",
+        "heroku-app",
+        "heroku-dyno",
+        "haproxy-notice",
+        "haproxy-tcp",
+        "haproxy-tls",
+    ],
 )
 def test_non_request_lines_are_skipped_not_rejected(fmt: str, line: str) -> None:
     assert make_parser(fmt)(line) is None
+
+
+def test_an_haproxy_http_line_cut_short_is_still_rejected() -> None:
+    # Skipping TCP and error lines must not swallow HTTP lines that lost their end or a timer.
+    head = "Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] "
+    parse = make_parser("haproxy")
+    for rest in (
+        'http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.h',
+        'http-in static/srv1 10/0/30/69 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"',
+    ):
+        with pytest.raises(Malformed):
+            parse(head + rest)
 
 
 def _exact_quantile(values: list[float], q: float) -> float:

@@ -163,17 +163,28 @@ _HAPROXY = re.compile(
     r"(?<!\S)\S+:\d+ \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?)\] \S+ \S+ "
     r'-?\d+/-?\d+/-?\d+/-?\d+/\+?(-?\d+) (-?\d+) [^"]*"([^"]*)"'
 )
+# HAProxy's other documented per-connection lines, valid but not HTTP requests: the TCP log
+# format ("fnt bck/srv1 0/0/5007 212 --", three timers) of a mode tcp frontend sharing the
+# file, and the error log format ("frt/f1: SSL handshake failure"), which TLS scanners make
+# common. Counted as malformed, they buried the lines that really are.
+_HAPROXY_NOT_HTTP = re.compile(
+    r"(?<!\S)\S+:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?\] "
+    r"(?:\S+: |\S+ \S+ -?\d+/-?\d+/\+?-?\d+ )"
+)
 
 
 def _haproxy(tz: tzinfo | None) -> Parser:
     clock = ClfClock(tz)
     search = _HAPROXY.search
+    not_http = _HAPROXY_NOT_HTTP.search
 
     def parse(line: str) -> Request | None:
         found = search(line)
         if found is None:
             if "haproxy" in line and "]: " in line and " [" not in line:
                 return None  # a daemon notice ("Proxy http-in started.")
+            if not_http(line) is not None:
+                return None  # a TCP session or a connection error
             raise Malformed("not an HAProxy HTTP log line")
         when, total, status, request = found.groups()
         if status == "-1":
