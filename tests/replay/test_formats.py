@@ -125,6 +125,21 @@ REAL_LINES = [
         "bytes=0 protocol=https",
         Request(T0, "POST", "/upload", 503, 30001.0),
     ),
+    (
+        "heroku",  # an HTTPS drain body: octet-counted framing (Heroku Dev Center, HTTPS drains)
+        "332 <158>1 2026-02-23T09:00:01.000000+00:00 host heroku router - - at=error code=H12 "
+        'desc="Request timeout" method=POST path="/perfil/2234" host=aliada.mx '
+        'request_id=145563d4 fwd="189.210.196.206" dyno=web.1 connect=1ms service=30000ms '
+        "status=503 bytes=0",
+        Request(T0, "POST", "/perfil/2234", 503, 30001.0),
+    ),
+    (
+        "heroku",  # H10 from Heroku's error-code docs: the router leaves the timers empty
+        '2026-02-23T09:00:01+00:00 heroku[router]: at=error code=H10 desc="App crashed" '
+        'method=GET path="/" host=myapp.herokuapp.com fwd=17.17.17.17 dyno= connect= service= '
+        "status=503 bytes=",
+        Request(T0, "GET", "/", 503, None),
+    ),
 ]
 
 

@@ -200,8 +200,12 @@ def _haproxy(tz: tzinfo | None) -> Parser:
 
 # "2026-03-02T12:00:01.123456+00:00 heroku[router]: at=info method=GET path="/a" ...
 #  connect=1ms service=12ms status=200 ..." as printed by `heroku logs`, or behind a logplex
-# drain's RFC 5424 prefix "<158>1 2026-...+00:00 host heroku router - at=info ...".
-_HEROKU_PREFIX = re.compile(r"(?:<\d+>\d+ )?(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?) ")
+# drain's RFC 5424 prefix "<158>1 2026-...+00:00 host heroku router - at=info ...". An HTTPS
+# drain's request body frames each message with its length in octets ("332 <158>1 ..."), so
+# a file of saved drain bodies starts every line with that count.
+_HEROKU_PREFIX = re.compile(
+    r"(?:(?:\d+ )?<\d+>\d+ )?(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?) "
+)
 _HEROKU_ROUTER = re.compile(
     r'method=(\S+) path="?([^" ]*)"?.*? connect=(\d+)ms service=(\d+)ms status=(\d+)'
 )
