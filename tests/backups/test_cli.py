@@ -48,6 +48,12 @@ def test_restore_user_dry_run_prints_the_plan(cli_env: Settings) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["creates"] == ["prompts/u1-p0"]
 
+    table = CliRunner().invoke(app, ["restore", "user", "u1", "--at", at, "--dry-run"])
+
+    assert table.exit_code == 0, table.output
+    assert "create         prompts/u1-p0" in table.stdout
+    assert "1 writes planned (dry run)" in table.stdout
+
 
 def test_restore_undo_of_unknown_id_fails_with_one_sentence(cli_env: Settings) -> None:
     result = CliRunner().invoke(app, ["restore", "undo", "nope"])

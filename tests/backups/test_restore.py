@@ -178,7 +178,7 @@ def test_integrity_matches_after_a_restore_and_reports_dangling_references(app: 
 
     assert clean.ok and clean.collections["prompts"]["count"] == 3
     assert broken.mismatched == ["prompts"]
-    assert broken.dangling == ["executions/u1-e2: promptId 'u1-p2' names a missing prompts"]
+    assert broken.dangling == ["executions/u1-e2: promptId 'u1-p2' names no document in prompts"]
     assert against_point.mismatched == ["prompts"]
 
 

@@ -272,7 +272,11 @@ def restore_user(
     ):
         for path in paths:
             console.print(f"  {label:14} {path}")
-    console.print(f"{result.unchanged} unchanged, {result.writes} writes")
+    if dry_run:
+        planned = len(result.creates) + len(result.changes) + len(result.deletes)
+        console.print(f"{result.unchanged} unchanged, {planned} writes planned (dry run)")
+    else:
+        console.print(f"{result.unchanged} unchanged, {result.writes} writes")
 
 
 @restore_app.command("undo")
@@ -313,7 +317,9 @@ def restore_verify(
     if as_json:
         emit_json(report.as_dict())
     else:
-        console.print(f"{user_id} against {report.source or 'nothing (references only)'}")
+        console.print(
+            f"{user_id} against {report.source or 'no restore record (references checked only)'}"
+        )
         for name, summary in report.collections.items():
             flag = "[red]differs[/]" if name in report.mismatched else "[green]ok[/]"
             console.print(f"  {name:24} {summary['count']:6} documents  {flag}")

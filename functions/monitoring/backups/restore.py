@@ -544,7 +544,7 @@ def _dangling(settings: Settings, user_id: str, docs: Docs) -> list[str]:
             if ref.collection != found[1].path or target is None or not isinstance(value, str):
                 continue
             if f"{target.resolved(user_id)}/{value}" not in docs:
-                problems.append(f"{path}: {ref.field} {value!r} names a missing {ref.target}")
+                problems.append(f"{path}: {ref.field} {value!r} names no document in {ref.target}")
     return problems
 
 
