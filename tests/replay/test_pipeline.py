@@ -98,3 +98,29 @@ def test_replaying_a_period_again_warns_that_counts_add_up(
         "2026-02-23 09:00Z already had 25 API requests recorded; this replay adds to them "
         "(replaying a period twice counts it twice)"
     ]
+
+
+def test_a_replay_keeps_its_incidents_apart_from_the_live_ones(
+    settings: Settings, tmp_path: Path, mailbox: MailCatcher, write: Callable[..., Path]
+) -> None:
+    from monitoring.incidents.service import get_incident, list_incidents, open_incident, tick
+
+    live = _live_settings(settings, tmp_path, mailbox)
+    wall = LOG_START + timedelta(days=7)  # the log is last week's
+    ongoing = open_incident(live, title="Checkout is slow", now=wall, actor="ana")
+    log = write("nginx", outage_log(minutes=20, per_minute=30))
+
+    replay_file(live, log, ReplayOptions())
+
+    replayed = [i for i in list_incidents(live) if i.id != ongoing.id]
+    assert [(i.origin, i.title, i.opened_at, i.status) for i in replayed] == [
+        ("replay", "[replay] api_error_ratio_high", LOG_START + timedelta(minutes=11), "monitoring")
+    ]
+    untouched = get_incident(live, ongoing.id)
+    assert untouched.alerts == [] and [e.kind for e in untouched.timeline] == ["opened"]
+
+    # The live tick runs on the wall clock: a week past the replayed incident's quiet period,
+    # it must leave that incident to the replay's own clock.
+    assert tick(live, wall).closed == []
+    assert get_incident(live, replayed[0].id).status == "monitoring"
+    assert tick(live, LOG_START + timedelta(hours=2), origin="replay").closed == [replayed[0].id]

@@ -23,8 +23,9 @@ logger = logging.getLogger(__name__)
 class OutboxSink:
     """Queue notifications in the outbox; open or update incidents for critical alerts."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, incident_origin: str = "") -> None:
         self.settings = settings
+        self.incident_origin = incident_origin  # "replay" keeps a replay's incidents apart
 
     def send(self, notification: Notification, receivers: list[str] | None, now: datetime) -> None:
         from monitoring.notifiers.outbox import enqueue
@@ -35,7 +36,7 @@ class OutboxSink:
         try:
             from monitoring.incidents.service import handle_alert
 
-            handle_alert(self.settings, notification, now)
+            handle_alert(self.settings, notification, now, origin=self.incident_origin)
         except Exception:  # an incident failure must never stop alert evaluation
             logger.error("incident handling failed for %s", notification.key, exc_info=True)
 

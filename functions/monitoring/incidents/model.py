@@ -88,6 +88,9 @@ class Incident(BaseModel):
     last_reminder_at: datetime | None = None
     review: Review | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # "" for the live pipeline; "replay" for incidents a log replay opened on the log's own
+    # clock. Each origin joins, ticks and escalates only its own incidents.
+    origin: str = ""
 
     def add(
         self,

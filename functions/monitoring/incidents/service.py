@@ -100,9 +100,11 @@ def _collection(settings: Settings) -> Any:
     return firestore_client(settings).collection(Collections.INCIDENTS)
 
 
-def _lock_ref(settings: Settings, service: str) -> Any:
-    # One pointer per service to its open incident, so two evaluations cannot both open one.
-    digest = hashlib.sha1(service.encode()).hexdigest()[:16]
+def _lock_ref(settings: Settings, service: str, origin: str = "") -> Any:
+    # One pointer per service (and origin) to its open incident, so two evaluations cannot
+    # both open one.
+    scoped = f"{origin}\x00{service}" if origin else service
+    digest = hashlib.sha1(scoped.encode()).hexdigest()[:16]
     return firestore_client(settings).collection(Collections.LOCKS).document(f"incident-{digest}")
 
 
@@ -157,7 +159,7 @@ def _mutate(settings: Settings, incident_id: str, change: Callable[[Incident], N
             raise NotFound(f"no incident {incident_id!r}; `firewatch incident list` shows them")
         incident = _load(snap.to_dict() or {})
         # Transactions allow no read after a write: read the service pointer first.
-        lock = _lock_ref(settings, incident.service)
+        lock = _lock_ref(settings, incident.service, incident.origin)
         held = lock.get(transaction=transaction)
         change(incident)
         transaction.set(ref, _dump(incident))
@@ -211,8 +213,10 @@ def open_incident(
     return incident
 
 
-def handle_alert(settings: Settings, notification: Notification, now: datetime) -> Incident | None:
-    """Open, join or calm an incident for a critical alert transition.
+def handle_alert(
+    settings: Settings, notification: Notification, now: datetime, *, origin: str = ""
+) -> Incident | None:
+    """Open, join or calm an incident of ``origin`` for a critical alert transition.
 
     Returns the incident touched, or None when the notification concerns no incident (not a
     critical alert, incidents disabled, or a resolution for an alert no incident holds).
@@ -231,7 +235,7 @@ def handle_alert(settings: Settings, notification: Notification, now: datetime) 
     service = labels.get("service") or settings.incidents.default_service
     alert_id = alert_identity(labels)
     client = firestore_client(settings)
-    lock = _lock_ref(settings, service)
+    lock = _lock_ref(settings, service, origin)
     created: list[Incident] = []
 
     @firestore.transactional
@@ -249,7 +253,7 @@ def handle_alert(settings: Settings, notification: Notification, now: datetime) 
 
         if notification.status == "firing":
             is_new = incident is None
-            incident = _join_or_open(settings, incident, notification, service, alert_id, now)
+            incident = _join_or_open(incident, notification, service, alert_id, now, origin)
             if is_new:
                 created.append(incident)
             transaction.set(lock, {"incident_id": incident.id, "at": now})
@@ -268,12 +272,12 @@ def handle_alert(settings: Settings, notification: Notification, now: datetime) 
 
 
 def _join_or_open(
-    settings: Settings,
     incident: Incident | None,
     notification: Notification,
     service: str,
     alert_id: str,
     now: datetime,
+    origin: str,
 ) -> Incident:
     labels = notification.labels
     priority = classify(notification.severity, labels)
@@ -281,12 +285,13 @@ def _join_or_open(
     if incident is None:
         incident = Incident(
             id=_new_id(now),
-            title=notification.title,
+            title=f"[{origin}] {notification.title}" if origin else notification.title,
             service=service,
             priority=priority,
             opened_at=now,
             opened_by=f"alert:{labels.get('alertname', notification.title)}",
             updated_at=now,
+            origin=origin,
         )
         incident.add(
             now, "opened", f"Investigating: {notification.title}", SYSTEM_ACTOR, public=True
@@ -437,10 +442,16 @@ def _close(settings: Settings, incident: Incident, now: datetime, actor: str, me
 # Time passing ------------------------------------------------------------------------------
 
 
-def tick(settings: Settings, now: datetime) -> TickResult:
-    """Close quiet incidents, escalate missed response targets, remind overdue updates."""
+def tick(settings: Settings, now: datetime, *, origin: str = "") -> TickResult:
+    """Close quiet incidents, escalate missed response targets, remind overdue updates.
+
+    Only incidents of ``origin`` are ticked: a replay's incidents live on the log's clock,
+    and the wall clock would escalate last week's replayed outage at once.
+    """
     result = TickResult()
     for incident in list_incidents(settings, open_only=True):
+        if incident.origin != origin:
+            continue
         outcome: dict[str, Any] = {}
 
         def change(current: Incident, outcome: dict[str, Any] = outcome) -> None:
@@ -459,10 +470,10 @@ def tick(settings: Settings, now: datetime) -> TickResult:
     return result
 
 
-def tick_guarded(settings: Settings, now: datetime) -> TickResult | None:
+def tick_guarded(settings: Settings, now: datetime, *, origin: str = "") -> TickResult | None:
     """Run ``tick``, logging instead of raising (the alert evaluator must keep running)."""
     try:
-        return tick(settings, now)
+        return tick(settings, now, origin=origin)
     except Exception:
         logger.error("incident tick failed", exc_info=True)
         return None

@@ -14,7 +14,9 @@ Steps of ``replay_file``:
 Alert state is always kept in memory for the replay: its clock is the log's, while the live
 ``evaluate_alerts`` keeps state on the wall clock, and the evaluator ignores a minute older
 than the last one it evaluated, so sharing ``fw_alert_state`` would make each skip the
-other's minutes. Notifications and incidents are real. A dry run also hands notifications to
+other's minutes. Notifications and incidents are real; the incidents are marked as the
+replay's (``origin``, a "[replay]" title), so they neither join a live incident of the same
+service nor are escalated by the live tick on the wall clock. A dry run also hands notifications to
 a collecting sink, so nothing is enqueued, delivered or opened as an incident; the KPI
 rollups are still written, because the evaluator reads them from Firestore.
 """
@@ -51,6 +53,8 @@ __all__ = ["ReplayOptions", "replay_file"]
 logger = logging.getLogger(__name__)
 
 _CHUNK_LINES = 20_000  # lines between progress reports
+# Incidents a replay opens are its own: they never join, or are ticked with, live ones.
+REPLAY_ORIGIN = "replay"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Progress = Callable[[int, int], None]  # (bytes read so far, file size)
@@ -117,7 +121,11 @@ class _Pipeline:
 
         self.rules = load_rules(self.settings.alerts_file, self.settings)
         self.store = MemoryStateStore()
-        self.sink = CollectingSink() if self.options.dry_run else OutboxSink(self.settings)
+        self.sink = (
+            CollectingSink()
+            if self.options.dry_run
+            else OutboxSink(self.settings, incident_origin=REPLAY_ORIGIN)
+        )
 
     def __call__(self, bucket: MinuteBucket) -> None:
         minute_end = datetime.fromtimestamp((bucket.minute + 1) * 60, UTC)
@@ -225,7 +233,7 @@ class _Pipeline:
             from monitoring.incidents.service import tick_guarded
         except ImportError:  # a deployment without the incidents subsystem
             return False
-        outcome = tick_guarded(self.settings, now)
+        outcome = tick_guarded(self.settings, now, origin=REPLAY_ORIGIN)
         return outcome is not None and bool(outcome.closed or outcome.escalated or outcome.reminded)
 
     def drain(self, now: datetime) -> None:
