@@ -55,6 +55,10 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FIREWATCH_STATE_DIR", str(tmp_path / "state"))
     # Unsigned ID tokens are accepted only in emulator mode; nothing listens on this port.
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9")
+    # What an instance sent as immediate events is process state; each test starts afresh.
+    from monitoring.kpi.immediate import reset_gate
+
+    reset_gate()
 
 
 @pytest.fixture(scope="session")

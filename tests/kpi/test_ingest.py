@@ -243,13 +243,30 @@ def test_a_5xx_and_a_slow_execution_raise_immediate_events(
     )
 
     titles = sorted(n.title for n in outbox.sent)
-    assert titles == [
+    assert titles == [  # the second 503 of the minute is the same notification: not resent
         "Execution took 7000 ms (model=gpt)",
         "Server error 503 (endpoint=/prompts,method=GET,status=503)",
-        "Server error 503 (endpoint=/prompts,method=GET,status=503)",
     ]
-    assert len({n.key for n in outbox.sent}) == 2  # one key per kind, labels and minute
     assert all(n.kind == "alert" for n in outbox.sent)
+
+
+def test_immediate_events_are_capped_per_minute_and_old_ones_page_nobody(
+    post: Post, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A signed-in client could otherwise page on-call hundreds of times with one request:
+    # 300 5xx events, each on its own endpoint or in its own past minute.
+    outbox = _Outbox()
+    monkeypatch.setitem(sys.modules, "monitoring.notifiers.outbox", outbox)
+    fresh = [api(status=500, endpoint=f"/e{i}") for i in range(150)]
+    old = [api(status=500, at=(NOW - timedelta(minutes=3 + i)).isoformat()) for i in range(150)]
+
+    with caplog.at_level(logging.WARNING, logger="monitoring.kpi.immediate"):
+        response = post({"events": fresh + old})
+
+    assert response.get_json()["accepted"] == 300
+    assert len(outbox.sent) == 5  # kpi.immediate_max_per_minute
+    assert {n.labels["endpoint"] for n in outbox.sent} == {f"/e{i}" for i in range(5)}
+    assert "more than 5 immediate events" in caplog.text
 
 
 def test_without_an_outbox_immediate_events_are_logged_not_raised(

@@ -152,8 +152,9 @@ def ingest_events(
                 {"index": index, "field": "at", "error": "must be within the last 24 hours"}
             )
             continue
+        news = at >= now - timedelta(seconds=settings.kpi.immediate_max_age_s)
         try:
-            _apply(settings, event, at, as_user)
+            _apply(settings, event, at, as_user, news)
         except rec.RecordError as error:
             rejected.append({"index": index, "field": "labels", "error": str(error)})
             continue
@@ -178,7 +179,9 @@ def _describe(error: ValidationError) -> dict[str, str]:
 _TAGS = set(EVENT_TYPES)
 
 
-def _apply(settings: Settings, event: Event, at: datetime, as_user: str | None) -> None:
+def _apply(settings: Settings, event: Event, at: datetime, as_user: str | None, news: bool) -> None:
+    """Record ``event``; ``news`` False (an old event) raises no immediate notification."""
+
     def user(claimed: str | None) -> str | None:
         return as_user or claimed
 
@@ -191,6 +194,7 @@ def _apply(settings: Settings, event: Event, at: datetime, as_user: str | None) 
             status_code=event.status_code,
             user_id=user(event.user_id),
             at=at,
+            immediate=news,
         )
     elif isinstance(event, FunctionEvent):
         rec.track_function_performance(
@@ -202,6 +206,7 @@ def _apply(settings: Settings, event: Event, at: datetime, as_user: str | None) 
             success=event.success,
             cold_start=event.cold_start,
             at=at,
+            immediate=news,
         )
     elif isinstance(event, PageLoadEvent):
         rec.track_page_load(
@@ -221,6 +226,7 @@ def _apply(settings: Settings, event: Event, at: datetime, as_user: str | None) 
             success=event.success,
             user_id=user(event.user_id),
             at=at,
+            immediate=news,
         )
     elif isinstance(event, DocumentEvent):
         rec.track_document(settings, status=event.status, processing_ms=event.processing_ms, at=at)

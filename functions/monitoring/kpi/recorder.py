@@ -457,6 +457,7 @@ def track_api_performance(
     status_code: int,
     user_id: str | None = None,
     at: datetime | None = None,
+    immediate: bool = True,
 ) -> None:
     """Record one API response; 5xx counts as an error, 401/403 as refused."""
     recorder = get_recorder(settings)
@@ -474,7 +475,7 @@ def track_api_performance(
         recorder.record("active_users", 1, at=at, distinct_id=user_id)
     if status_code >= 500:
         recorder.record("api_errors", 1, labels, at=at)
-        if settings.kpi.immediate_events:
+        if immediate and settings.kpi.immediate_events:
             from monitoring.kpi.immediate import raise_immediate
 
             raise_immediate(
@@ -510,6 +511,7 @@ def track_prompt_execution(
     success: bool = True,
     user_id: str | None = None,
     at: datetime | None = None,
+    immediate: bool = True,
 ) -> None:
     """Record one prompt execution; cost per execution is ``prompt_cost_usd`` over
     ``prompt_executions``."""
@@ -521,7 +523,7 @@ def track_prompt_execution(
     recorder.record("prompt_cost_usd", cost_usd, {"model": model}, at=at)
     if user_id:
         recorder.record("active_users", 1, at=at, distinct_id=user_id)
-    if settings.kpi.immediate_events and duration_ms > settings.kpi.slow_execution_ms:
+    if immediate and settings.kpi.immediate_events and duration_ms > settings.kpi.slow_execution_ms:
         from monitoring.kpi.immediate import raise_immediate
 
         raise_immediate(settings, "slow_execution", {"model": model}, duration_ms, at=at)

@@ -34,6 +34,12 @@ class KpiSettings(BaseModel):
     # Immediate events, raised without waiting for an alert window.
     slow_execution_ms: float = Field(5000.0, gt=0)
     immediate_events: bool = True
+    # Distinct immediate notifications one instance sends per minute; past it they are
+    # dropped (the error-rate and latency rules still see every event).
+    immediate_max_per_minute: int = Field(5, ge=1, le=1000)
+    # An event older than this (its own `at`) is history, not news: it is recorded, but
+    # raises no immediate notification.
+    immediate_max_age_s: float = Field(120.0, gt=0, le=3600)
 
     # Optional export of the minute series to Cloud Monitoring as custom metrics.
     export_enabled: bool = False
