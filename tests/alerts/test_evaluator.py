@@ -316,7 +316,7 @@ def test_critical_alert_calls_incidents_and_survives_their_failure(
 
     calls: list[str] = []
 
-    def broken(settings: Settings, notification: Any, now: datetime) -> None:
+    def broken(settings: Settings, notification: Any, now: datetime, *, origin: str) -> None:
         calls.append(notification.key)
         raise RuntimeError("incident store down")
 
