@@ -153,3 +153,24 @@ def test_the_emulator_stops_when_its_parent_is_killed() -> None:
     else:
         os.kill(java_pid, signal.SIGKILL)
         pytest.fail("the emulator outlived its killed parent")
+
+
+def test_the_inbox_lists_mail_and_webhooks_in_the_order_they_arrived(functions: dict) -> None:
+    from datetime import UTC, datetime
+
+    host = DevHost(functions, stack=None)
+
+    def at(minute: int) -> datetime:
+        return datetime(2026, 3, 2, 12, minute, tzinfo=UTC)
+
+    mails = [
+        {"from": "fw", "to": ["a"], "subject": s, "received_at": at(m), "text": ""}
+        for s, m in (("first mail", 1), ("third mail", 3))
+    ]
+    hooks = [{"path": "/slack/second", "received_at": at(2), "body": "{}"}]
+    host.inbox = lambda: {"mail": mails, "webhooks": hooks}  # type: ignore[method-assign]
+
+    page = host.app.test_client().get("/__/inbox").get_data(as_text=True)
+
+    order = [page.index(text) for text in ("first mail", "/slack/second", "third mail")]
+    assert order == sorted(order)

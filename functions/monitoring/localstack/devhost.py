@@ -306,15 +306,15 @@ class DevHost:
         box = self.inbox()
         if request.args.get("format") == "json":
             return Response(json.dumps(box, default=str), mimetype="application/json")
+        # One list in the order things arrived, so a Slack or SMS message sits beside the
+        # mail of the same alert.
+        received = [(m["received_at"], "mail", m["subject"], m["text"]) for m in box["mail"]] + [
+            (h["received_at"], "webhook", h["path"], h["body"]) for h in box["webhooks"]
+        ]
         rows = "".join(
-            f"<tr><td>{html.escape(str(m['received_at']))}</td><td>mail</td><td>{html.escape(m['subject'])}</td>"
-            f"<td><pre>{html.escape(m['text'][:2000])}</pre></td></tr>"
-            for m in box["mail"]
-        ) + "".join(
-            f"<tr><td>{html.escape(str(h['received_at']))}</td><td>webhook</td>"
-            f"<td>{html.escape(h['path'])}</td>"
-            f"<td><pre>{html.escape(h['body'][:2000])}</pre></td></tr>"
-            for h in box["webhooks"]
+            f"<tr><td>{html.escape(str(at))}</td><td>{kind}</td><td>{html.escape(subject)}</td>"
+            f"<td><pre>{html.escape(content[:2000])}</pre></td></tr>"
+            for at, kind, subject, content in sorted(received, key=lambda item: item[0])
         )
         page = _PAGE.format(
             title="Inbox",
