@@ -15,7 +15,7 @@ from monitoring.alerts.jobs import run_evaluation
 from monitoring.alerts.rules import RuleSet, load_rules
 from monitoring.alerts.silences import Matcher, Silence, add_silence, expire_silence
 from monitoring.alerts.source import MemorySource
-from monitoring.alerts.state import FirestoreStateStore
+from monitoring.alerts.state import FirestoreStateStore, fingerprint
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.store import Collections, reset_clients
@@ -266,6 +266,24 @@ def test_repeat_interval_resends_while_firing(world: World) -> None:
     keys = [n.key.split(":", 3)[3] for n in world.sink.sent]
     # Fired at minute 3; repeats at 13 and 23 (repeat_interval: 10m).
     assert keys == ["firing", "repeat:1", "repeat:2"]
+
+
+def test_firing_reminder_and_resolved_of_one_episode_share_one_dedup_key(world: World) -> None:
+    from monitoring.notifiers.pagerduty import dedup_key
+    from monitoring.notifiers.webhook import _alert
+
+    world.traffic(range(15), error_share=0.5)
+    world.traffic(range(15, 40), error_share=0.0)
+    for minute in range(1, 25):
+        world.run(minute)
+
+    sent = world.sink.sent
+    assert [n.key.split(":", 3)[3] for n in sent] == ["firing", "repeat:1", "resolved"]
+    assert len({n.key for n in sent}) == 3  # three outbox messages...
+    # ...about one PagerDuty incident: the reminder updates it and the resolve closes it.
+    fp = fingerprint("errors", sent[0].labels)
+    assert [dedup_key(n) for n in sent] == [f"alert:{fp}:1"] * 3
+    assert len({_alert(n)["fingerprint"] for n in sent}) == 1
 
 
 def test_notification_reports_user_impact_value_and_rule_version(world: World) -> None:

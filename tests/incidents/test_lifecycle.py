@@ -264,6 +264,25 @@ def test_manual_lifecycle_records_who_acted_and_schedules_review(
     assert fresh is not None and fresh.id != incident.id
 
 
+def test_opened_and_resolved_notices_of_an_incident_share_one_dedup_key(
+    settings: Settings, clock: ManualClock
+) -> None:
+    from monitoring.notifiers.pagerduty import dedup_key
+
+    incident = service.open_incident(
+        settings, title="Checkout down", now=clock.now(), actor="ana", priority="P0"
+    )
+    clock.advance(minutes=20)
+    service.resolve(settings, incident.id, now=clock.now(), actor="bo")
+
+    docs = firestore_client(settings).collection(Collections.OUTBOX).stream()
+    notices = {
+        (n := Notification.model_validate((d.to_dict() or {})["notification"])).key: n for d in docs
+    }
+    opened, resolved = (notices[f"incident:{incident.id}:{e}"] for e in ("opened", "resolved"))
+    assert dedup_key(opened) == dedup_key(resolved) == f"incident:{incident.id}"
+
+
 def test_unknown_incident_is_not_found(settings: Settings, clock: ManualClock) -> None:
     with pytest.raises(NotFound, match="INC-nope"):
         service.acknowledge(settings, "INC-nope", now=clock.now(), actor="ana")

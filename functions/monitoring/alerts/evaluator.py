@@ -453,6 +453,7 @@ def build_notification(
     fields["rule version"] = rule.version
     return Notification(
         key=key,
+        dedup_key=f"alert:{state.fingerprint}:{state.episode}",
         kind="alert",
         status="resolved" if kind == "resolved" else "firing",
         severity=rule.severity,

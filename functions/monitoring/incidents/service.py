@@ -575,6 +575,9 @@ def _notice(
 
     return Notification(
         key=key,
+        # Every notice of one incident is about one problem: on PagerDuty the resolve closes
+        # what the opening notice triggered, and escalations and reminders update it.
+        dedup_key=f"incident:{incident.id}",
         kind="incident",
         status=status,
         severity=severity,

@@ -19,6 +19,10 @@ class Notification(BaseModel):
     thread keys, webhook ``Idempotency-Key``) see one message even after a resend."""
 
     key: str = Field(min_length=1, max_length=500)
+    # What ties the messages about one problem together (its firing, repeats and resolved
+    # message, each with a key of its own): PagerDuty's dedup_key and the webhook's alert
+    # fingerprint. ``None`` means the notification stands alone and ``key`` serves.
+    dedup_key: str | None = Field(None, min_length=1, max_length=500)
     kind: Literal["alert", "report", "incident", "backup", "test", "system"] = "alert"
     status: Status = "firing"
     severity: Severity = "warning"

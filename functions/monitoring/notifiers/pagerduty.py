@@ -1,8 +1,9 @@
 """PagerDuty Events API v2: trigger on firing, resolve with the same dedup key.
 
-The dedup key is the notification's key, which the alert evaluator keeps the same for the
-firing and the resolved message of one episode; PagerDuty folds a resent trigger into the
-open incident, so a resend after a timeout never opens a second one.
+The dedup key is the notification's ``dedup_key``, which the alert evaluator keeps the same
+for the firing, the reminders and the resolved message of one episode (their keys differ);
+PagerDuty folds a resent trigger or a reminder into the open incident, so neither opens a
+second one, and the resolve closes the incident the trigger opened.
 https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 """
 
@@ -25,8 +26,9 @@ SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 
 
 def dedup_key(n: Notification) -> str:
+    key = n.dedup_key or n.key
     # PagerDuty caps dedup keys at 255 characters; long keys are hashed.
-    return n.key if len(n.key) <= 255 else hashlib.sha256(n.key.encode()).hexdigest()
+    return key if len(key) <= 255 else hashlib.sha256(key.encode()).hexdigest()
 
 
 def _classify(response: httpx.Response) -> DeliveryError | None:

@@ -58,7 +58,9 @@ def _alert(n: Notification) -> dict[str, Any]:
         "startsAt": (n.starts_at or n.created_at).isoformat().replace("+00:00", "Z"),
         "endsAt": n.ends_at.isoformat().replace("+00:00", "Z") if n.ends_at else ZERO_TIME,
         "generatorURL": next(iter(n.links.values()), ""),
-        "fingerprint": hashlib.sha256(n.key.encode()).hexdigest()[:16],
+        # One alert's firing and resolved entries carry the same fingerprint, as in
+        # Alertmanager, so a receiver can match the one to the other.
+        "fingerprint": hashlib.sha256((n.dedup_key or n.key).encode()).hexdigest()[:16],
     }
 
 
