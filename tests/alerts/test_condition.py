@@ -50,6 +50,31 @@ def test_units_normalise_to_ms_fractions_bytes_and_dollars(literal: str, expecte
     assert value == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("error_rate >= 57%", True),
+        ("error_rate > 57%", False),
+        ("cache_hit_rate < 95%", False),
+        ("cache_hit_rate >= 95%", True),
+        ("max(api_response_time_ms[5m]) >= 2.01s", True),
+        ("max(api_response_time_ms[5m]) > 2.01s", False),
+    ],
+    ids=lambda v: str(v),
+)
+def test_a_value_exactly_at_the_threshold_is_compared_as_written(
+    condition: str, expected: bool
+) -> None:
+    source = MemorySource()
+    _minutes(source, "api_requests", [100], endpoint="/a")
+    _minutes(source, "api_errors", [57], endpoint="/a")
+    _minutes(source, "cache_hits", [95])
+    _minutes(source, "cache_misses", [5])
+    _minutes(source, "api_response_time_ms", [2010.0], endpoint="/a")
+
+    assert _eval(condition, source)[0] is expected
+
+
 def test_issue_conditions_compile_as_written() -> None:
     for text in [
         "error_rate > 0.5 for 2m",

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -35,16 +36,19 @@ __all__ = [
 Value = float | bool | None
 WindowSpec = timedelta | Literal["today"]
 
+# Decimal, so a literal is scaled exactly and rounded to a float once: in floats 57 * 0.01
+# is 0.5700000000000001 and 2.01 * 1000 is 2010.0000000000002, and `error_rate >= 57%` missed
+# a ratio of exactly 0.57 (while `cache_hit_rate < 95%` caught 0.95).
 _UNITS = {
-    "ms": 1.0,
-    "s": 1000.0,
-    "m": 60_000.0,
-    "h": 3_600_000.0,
-    "d": 86_400_000.0,
-    "%": 0.01,
-    "kb": 1024.0,
-    "mb": 1024.0**2,
-    "gb": 1024.0**3,
+    "ms": Decimal(1),
+    "s": Decimal(1000),
+    "m": Decimal(60_000),
+    "h": Decimal(3_600_000),
+    "d": Decimal(86_400_000),
+    "%": Decimal("0.01"),
+    "kb": Decimal(1024),
+    "mb": Decimal(1024) ** 2,
+    "gb": Decimal(1024) ** 3,
 }
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_WINDOW = timedelta(minutes=5)
@@ -520,7 +524,7 @@ class _Compiler:
             value = float(text)
         elif tree.data == "quantity":
             digits = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%")
-            value = float(digits) * _UNITS[text[len(digits) :].lower()]
+            value = float(Decimal(digits) * _UNITS[text[len(digits) :].lower()])
         else:
             value = float(text[1:])
         if not math.isfinite(value):  # 1e999 is inf: every comparison would be constant
