@@ -15,10 +15,11 @@ from monitoring.alerts.jobs import run_evaluation
 from monitoring.alerts.rules import RuleSet, load_rules
 from monitoring.alerts.silences import Matcher, Silence, add_silence, expire_silence
 from monitoring.alerts.source import MemorySource
-from monitoring.alerts.state import FirestoreStateStore, fingerprint
+from monitoring.alerts.state import FirestoreStateStore, MemoryStateStore, fingerprint
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.store import Collections, reset_clients
+from tests.conftest import START
 
 RULES = """\
 params: {}
@@ -257,6 +258,44 @@ def test_firing_root_cause_inhibits_the_alerts_it_explains(world: World) -> None
         query_history(world.settings, since=world.start, rule="errors")[-1].suppressed_by
         == "inhibited by firestore_down"
     )
+
+
+def test_alerts_on_both_sides_of_an_inhibit_rule_do_not_silence_each_other(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        """\
+params: {}
+inhibit:
+  - source: {severity: critical}
+    target: {severity: [critical, warning]}
+    equal: [endpoint]
+groups:
+  - name: critical
+    rules:
+      - {name: errors, condition: error_rate > 10%, by: [endpoint]}
+      - {name: many_errors, condition: error_rate > 20%, by: [endpoint]}
+  - name: warning
+    rules:
+      - {name: some_errors, condition: error_rate > 5%, by: [endpoint]}
+"""
+    )
+    source = MemorySource()
+    source.add("api_requests", START, 100, {"endpoint": "/a"})
+    source.add("api_errors", START, 50, {"endpoint": "/a"})
+    sink = CollectingSink()
+
+    result = evaluate(
+        load_rules(path, settings),
+        source,
+        MemoryStateStore(),
+        START + timedelta(minutes=1),
+        sink=sink,
+    )
+
+    assert sorted(n.labels["alertname"] for n in sink.sent) == ["errors", "many_errors"]
+    assert [reason for _, reason in result.suppressed] == ["inhibited by errors"]
 
 
 def test_repeat_interval_resends_while_firing(world: World) -> None:

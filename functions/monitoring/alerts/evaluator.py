@@ -145,8 +145,14 @@ def _inhibited(
     for inhibit in rules:
         if not matches(inhibit.target, labels):
             continue
+        # Alertmanager's rule: an alert on both sides of an inhibit rule cannot inhibit one
+        # that is on both sides too, or two such alerts would silence each other and neither
+        # would ever be sent (prometheus/alertmanager#666, #1764).
+        both_sides = matches(inhibit.source, labels)
         for source in firing:
             if source.labels == dict(labels) or not matches(inhibit.source, source.labels):
+                continue
+            if both_sides and matches(inhibit.target, source.labels):
                 continue
             if all(source.labels.get(k) == labels.get(k) for k in inhibit.equal):
                 return f"inhibited by {source.rule}"
