@@ -350,6 +350,35 @@ def test_label_sets_alert_independently(world: World) -> None:
     assert firing == {"/a"}
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("        by: [endpoint]\n", ""),
+        ("        by: [endpoint]\n", "        by: [endpoint]\n        labels: {team: api}\n"),
+    ],
+    ids=["by-label-removed", "rule-label-added"],
+)
+def test_an_alert_whose_label_set_the_rule_no_longer_makes_resolves(
+    world: World, old: str, new: str
+) -> None:
+    world.traffic(range(10), error_share=0.5)
+    for minute in range(1, 4):
+        world.run(minute)
+    path = Path(world.rules.path)
+    path.write_text(path.read_text().replace(old, new))
+    world.rules = load_rules(path, world.settings)
+
+    result = world.run(4)
+
+    retired = {"alertname": "errors", "severity": "critical", "endpoint": "/a"}
+    assert [s.state for s in result.states.values() if s.labels == retired] == ["resolved"]
+    assert result.firing() == []
+    assert [(n.status, n.labels) for n in world.sink.sent] == [
+        ("firing", retired),
+        ("resolved", retired),
+    ]
+
+
 def test_history_records_each_transition_with_value_and_rule_version(world: World) -> None:
     world.traffic(range(3), error_share=0.5)
     world.traffic(range(3, 20), error_share=0.0)

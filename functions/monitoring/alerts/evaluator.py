@@ -4,7 +4,7 @@ Steps of ``evaluate``:
 
 1. compute each rule's condition for each label set (new ones from the data, known ones from
    stored state, so an alert whose series vanished still resolves or keeps by its no-data
-   policy);
+   policy; a stored one the rule no longer makes, its labels edited, resolves);
 2. run the state machine for each label set in its own transaction, writing state and a
    history entry for each transition;
 3. find which alerts fire now, for inhibition;
@@ -229,6 +229,54 @@ def evaluate(
     return result
 
 
+@dataclass(frozen=True)
+class _Observation:
+    """What one label set of a rule showed this minute."""
+
+    labels: dict[str, str]
+    breached: bool | None
+    value: float | None
+    no_data: str
+    severity: str
+
+
+def _observe(
+    rule: Rule,
+    ruleset: RuleSet,
+    source: MetricSource,
+    states: Mapping[str, AlertState],
+    now: datetime,
+) -> list[_Observation]:
+    """Return an observation for each label set of ``rule``: those in the data, those it has
+    stored state for, and those it no longer produces (see below)."""
+    static = rule.static_labels()
+    probe = EvalContext(source, now, ruleset.params)
+    groups = {tuple(sorted(g.items())) for g in _label_sets(rule, source, probe)}
+    orphans: list[AlertState] = []
+    for known in states.values():
+        if known.rule != rule.name or known.state == "inactive":
+            continue
+        group = tuple(sorted((k, known.labels[k]) for k in rule.spec.by if k in known.labels))
+        if known.labels == {**static, **dict(group)} and len(group) == len(rule.spec.by):
+            groups.add(group)
+        else:
+            orphans.append(known)
+
+    out = []
+    for group in sorted(groups):
+        ctx = EvalContext(source, now, ruleset.params, dict(group))
+        breached, value = rule.condition.evaluate(ctx)
+        labels = {**static, **dict(group)}
+        out.append(_Observation(labels, breached, value, rule.spec.no_data, rule.severity))
+    # A label set the rule no longer produces (a `by` label or a rule label removed or
+    # changed, the severity changed) is never evaluated again, so it would stay firing
+    # forever, inhibiting and never resolved: it resolves now, as `no_data: resolve` would,
+    # under its old severity, so the resolved message goes where the firing one went.
+    for known in orphans:
+        out.append(_Observation(known.labels, None, None, "resolve", known.severity))
+    return out
+
+
 def _evaluate_rule(
     rule: Rule,
     ruleset: RuleSet,
@@ -238,43 +286,30 @@ def _evaluate_rule(
     now: datetime,
     default_repeat: timedelta,
 ) -> list[_Pending]:
-    static = rule.static_labels()
-    probe = EvalContext(source, now, ruleset.params)
-    groups = {tuple(sorted(g.items())) for g in _label_sets(rule, source, probe)}
-    for known in states.values():
-        if known.rule == rule.name and known.state != "inactive":
-            groups.add(
-                tuple(sorted((k, known.labels[k]) for k in rule.spec.by if k in known.labels))
-            )
     out = []
-    for group in sorted(groups):
-        labels = {**static, **dict(group)}
-        ctx = EvalContext(source, now, ruleset.params, dict(group))
-        breached, value = rule.condition.evaluate(ctx)
-        fp = fingerprint(rule.name, labels)
+    for seen in _observe(rule, ruleset, source, states, now):
+        fp = fingerprint(rule.name, seen.labels)
         history_id = f"{fp}-{now:%Y%m%dT%H%M}"
         repeat = rule.spec.repeat_interval or default_repeat
 
         def apply(
             prev: AlertState | None,
-            labels: dict[str, str] = labels,
-            breached: bool | None = breached,
-            value: float | None = value,
+            seen: _Observation = seen,
             history_id: str = history_id,
             repeat: timedelta = repeat,
         ) -> tuple[AlertState, Step, dict[str, Any] | None] | None:
             if prev is not None and prev.last_eval is not None and prev.last_eval >= now:
                 return None  # another run already evaluated this minute
-            base = prev or AlertState(rule.name, labels, rule.severity)
-            base.rule_version, base.severity = rule.version, rule.severity
+            base = prev or AlertState(rule.name, seen.labels, seen.severity)
+            base.rule_version, base.severity = rule.version, seen.severity
             outcome = step(
                 base,
-                breached,
-                value,
+                seen.breached,
+                seen.value,
                 now,
                 for_=rule.for_,
                 keep_firing_for=rule.spec.keep_firing_for,
-                no_data=rule.spec.no_data,
+                no_data=seen.no_data,
                 repeat_interval=repeat,
             )
             entry = None
@@ -283,20 +318,20 @@ def _evaluate_rule(
                     "id": history_id,
                     "rule": rule.name,
                     "fingerprint": outcome.state.fingerprint,
-                    "labels": labels,
-                    "severity": rule.severity,
+                    "labels": seen.labels,
+                    "severity": seen.severity,
                     "from": outcome.transition[0],
                     "to": outcome.transition[1],
                     "at": now,
-                    "value": value,
-                    "no_data": breached is None,
+                    "value": seen.value,
+                    "no_data": seen.breached is None,
                     "rule_version": rule.version,
                     "episode": outcome.state.episode,
                     "suppressed_by": None,
                 }
             return outcome.state, outcome, entry
 
-        if _quiet(states.get(fp), breached, rule.spec.no_data):
+        if _quiet(states.get(fp), seen.breached, seen.no_data):
             continue  # nothing to change: no transaction, no write (most rules, most minutes)
         outcome = store.apply(fp, apply)
         if outcome is not None:
@@ -445,7 +480,7 @@ def build_notification(
         "labels": state.labels,
         "params": ruleset.params,
         "rule": rule.name,
-        "severity": rule.severity,
+        "severity": state.severity,
         "status": "resolved" if kind == "resolved" else "firing",
     }
     annotations = {k: _render(env, v, context) for k, v in rule.spec.annotations.items()}
@@ -462,7 +497,7 @@ def build_notification(
         dedup_key=f"alert:{state.fingerprint}:{state.episode}",
         kind="alert",
         status="resolved" if kind == "resolved" else "firing",
-        severity=rule.severity,
+        severity=state.severity,
         title=("Resolved: " if kind == "resolved" else "") + title,
         summary=annotations.get("summary", default),
         description=annotations.get("description", ""),
