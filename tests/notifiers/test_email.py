@@ -31,16 +31,30 @@ def send(ctx: Context, msg: Message | None = None, to: list[str] | None = None) 
 
 
 class Scripted:
-    """An aiosmtpd handler that answers DATA with the queued replies, then accepts."""
+    """An aiosmtpd handler that answers DATA with the queued replies, then accepts.
 
-    def __init__(self, *replies: str) -> None:
+    ``refuse`` maps a recipient address to the reply its RCPT TO gets instead of 250.
+    """
+
+    def __init__(self, *replies: str, refuse: dict[str, str] | None = None) -> None:
         self.replies = list(replies)
+        self.refuse = refuse or {}
         self.accepted = 0
+        self.delivered_to: list[str] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.replies:
             return self.replies.pop(0)
         self.accepted += 1
+        self.delivered_to += envelope.rcpt_tos
         return "250 OK"
 
 
@@ -50,8 +64,10 @@ def scripted() -> Iterator[Callable[..., tuple[Scripted, int]]]:
 
     started: list[Any] = []
 
-    def start(*replies: str, **options: Any) -> tuple[Scripted, int]:
-        handler, port = Scripted(*replies), free_port()
+    def start(
+        *replies: str, refuse: dict[str, str] | None = None, **options: Any
+    ) -> tuple[Scripted, int]:
+        handler, port = Scripted(*replies, refuse=refuse), free_port()
         controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
         controller.start()
         started.append(controller)
@@ -127,6 +143,33 @@ def test_it_stops_on_a_5xx_smtp_answer(
 
     assert raised.value.permanent
     assert handler.accepted == 0 and sleeps == []
+
+
+def test_a_recipient_refused_while_others_accept_is_a_failure_naming_it(
+    make_ctx: Callable[..., Context], scripted: Callable[..., tuple[Scripted, int]], sleeps: Sleeps
+) -> None:
+    handler, port = scripted(refuse={"jose@example.com": "550 5.1.1 no such user"})
+
+    with pytest.raises(DeliveryError) as raised:
+        send(make_ctx(smtp_port=port))
+
+    assert str(raised.value) == "SMTP server refused 1 of 2 recipients: jo***@example.com (550)"
+    # Permanent: the others have the message, and a retry would send it to them again.
+    assert raised.value.permanent and sleeps == []
+    assert handler.delivered_to == ["ops@example.com"]
+
+
+def test_every_recipient_refused_for_now_is_retried(
+    make_ctx: Callable[..., Context], scripted: Callable[..., tuple[Scripted, int]], sleeps: Sleeps
+) -> None:
+    busy = "450 4.2.1 mailbox busy, try later"
+    handler, port = scripted(refuse={"ops@example.com": busy, "jose@example.com": busy})
+
+    with pytest.raises(DeliveryError, match="refused every recipient") as raised:
+        send(make_ctx(smtp_port=port))
+
+    assert not raised.value.permanent and len(sleeps) == 2
+    assert handler.accepted == 0
 
 
 def test_a_closed_port_is_retried_then_reported(

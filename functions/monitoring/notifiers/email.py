@@ -90,11 +90,17 @@ class EmailNotifier:
                 # The dev mail catcher takes no login; production credentials stay unused.
                 if s.smtp_username and self.password and not self.ctx.dev_url:
                     smtp.login(s.smtp_username, self.password)
-                smtp.send_message(mail)
+                # send_message raises only when every recipient is refused; the others it
+                # returns, and the message has gone to the rest.
+                refused = smtp.send_message(mail)
         except smtplib.SMTPAuthenticationError:
             raise DeliveryError("SMTP server rejected the login", permanent=True) from None
-        except smtplib.SMTPRecipientsRefused:
-            raise DeliveryError("SMTP server refused every recipient", permanent=True) from None
+        except smtplib.SMTPRecipientsRefused as error:
+            # 4xx for every address (greylisting, a full mailbox) is "try again later".
+            temporary = all(code < 500 for code, _ in error.recipients.values())
+            raise DeliveryError(
+                "SMTP server refused every recipient", permanent=not temporary
+            ) from None
         except smtplib.SMTPResponseException as error:
             # 4xx is "try again later" in SMTP; 5xx will not change on a retry.
             raise DeliveryError(
@@ -108,3 +114,17 @@ class EmailNotifier:
             raise DeliveryError(
                 f"SMTP server could not be reached ({type(error).__name__})"
             ) from None
+        if refused:
+            raise _partly_refused(refused, len(self.to))
+
+
+def _partly_refused(refused: dict[str, tuple[int, bytes]], total: int) -> DeliveryError:
+    """Return the failure for recipients refused while the others accepted the message.
+
+    Permanent whatever the codes: a retry would send the message again to those who have it.
+    The outbox dead-letters it, which tells the operator, and fails over to the fallback.
+    """
+    who = ", ".join(f"{mask_address(a)} ({code})" for a, (code, _) in sorted(refused.items()))
+    return DeliveryError(
+        f"SMTP server refused {len(refused)} of {total} recipients: {who}", permanent=True
+    )
