@@ -254,8 +254,25 @@ def test_sms_is_cut_to_fit_and_has_no_html(
     notifier.send(message(summary="x" * 500, html="<b>bold</b>"))
 
     text = sms.text(receiver.requests(sms.path)[0])
-    assert len(text) == 60 and text.endswith("…")
+    assert len(text) == 60 and text.endswith("x...")
     assert "<" not in text
+
+
+def test_sms_keeps_to_gsm_7_so_two_segments_stay_two(
+    make_ctx: Callable[..., Context], receiver: HttpReceiver
+) -> None:
+    sms = CHANNELS[1]
+    config = sms.config.model_copy(update={"api_base": receiver.url})
+    notifier = build_notifier("sms", config, make_ctx())
+    summary = "Checkout\u00a0API \u2013 \u201cpayments\u201d can\u2019t reach the bank\u2026 " * 20
+
+    notifier.send(message(summary=summary))
+
+    text = sms.text(receiver.requests(sms.path)[0])
+    # One character outside GSM-7 (the ellipsis, a curly quote) bills 67 characters a segment.
+    assert text.isascii()
+    assert len(text) == 306 and text.endswith("...")
+    assert 'API - "payments" can\'t reach the bank... Checkout' in text
 
 
 def test_sms_authenticates_with_the_account_sid_and_token(

@@ -63,7 +63,8 @@ class SlackReceiver(_Receiver):
 class SmsReceiver(_Receiver):
     kind: Literal["sms"]
     to: list[str] = Field(min_length=1)
-    max_chars: int = Field(320, ge=40, le=1600)
+    # Two GSM-7 segments of 153 characters; 320 would be billed as three.
+    max_chars: int = Field(306, ge=40, le=1600)
     api_base: str = "https://api.twilio.com"
 
 
