@@ -121,6 +121,17 @@ def test_it_sends_the_alert_title_and_value(
 
 
 @pytest.mark.parametrize("channel", CHANNELS, ids=IDS)
+def test_a_large_value_is_written_out_not_in_scientific_notation(
+    channel: Channel, make_ctx: Callable[..., Context], receiver: HttpReceiver
+) -> None:
+    make(channel, make_ctx(), receiver).send(message(value=1234567.0, fields={}))
+
+    text = channel.text(receiver.requests(channel.path)[0])
+    assert "e+06" not in text
+    assert "1,234,567" in text or "1234567" in text
+
+
+@pytest.mark.parametrize("channel", CHANNELS, ids=IDS)
 def test_it_renders_resolved_differently_from_firing(
     channel: Channel, make_ctx: Callable[..., Context], receiver: HttpReceiver
 ) -> None:

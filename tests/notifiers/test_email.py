@@ -91,6 +91,16 @@ def test_it_sends_plain_text_and_html_to_every_recipient(
     assert mail.message["From"] == "Firewatch <firewatch@localhost>"
 
 
+def test_a_large_value_is_written_out_not_in_scientific_notation(
+    make_ctx: Callable[..., Context], mailbox: MailCatcher
+) -> None:
+    send(make_ctx(), message(value=1234567.0, fields={}))
+
+    mail = mailbox.messages[0]
+    assert "Value: 1,234,567" in mail.text()
+    assert "<b>1,234,567</b>" in mail.html()
+
+
 def test_non_ascii_subject_and_names_arrive_intact(
     make_ctx: Callable[..., Context], mailbox: MailCatcher
 ) -> None:

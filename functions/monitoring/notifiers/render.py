@@ -7,6 +7,7 @@ Only ``html.j2`` is autoescaped; the others are plain text.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,10 +17,20 @@ from monitoring.errors import ConfigError
 from monitoring.notifiers.base import Message
 from monitoring.notifiers.model import Notification
 
-__all__ = ["Renderer", "renderer", "status_word"]
+__all__ = ["Renderer", "number", "renderer", "status_word"]
 
 BUILTIN = Path(__file__).resolve().parent / "templates"
 COLOURS = {"resolved": "#2eb886", "critical": "#d00000", "warning": "#f2a900", "info": "#439fe0"}
+
+
+def number(value: float) -> str:
+    """Return ``value`` as a person reads it: 1,234,567 and 0.3, where ``%g`` wrote
+    1.23457e+06 (dropping digits) and ``str`` 0.30000000000000004."""
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.6g}"
 
 
 def status_word(n: Notification) -> str:
@@ -43,7 +54,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=False,
         )
-        self._env.globals.update(status_word=status_word, colour=colour)
+        self._env.globals.update(status_word=status_word, colour=colour, number=number)
 
     def render(self, name: str, message: Message) -> str:
         """Return template ``name`` rendered for ``message``; a broken template is a

@@ -16,7 +16,7 @@ from monitoring.errors import DeliveryError
 from monitoring.notifiers.base import Message, raise_unconfigured
 from monitoring.notifiers.context import Context
 from monitoring.notifiers.model import Notification
-from monitoring.notifiers.render import colour, status_word
+from monitoring.notifiers.render import colour, number, status_word
 from monitoring.notifiers.routing import SlackReceiver
 
 __all__ = ["SlackNotifier"]
@@ -91,7 +91,7 @@ class SlackNotifier:
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": title}}
         facts = {"Severity": n.severity, **n.fields}
         if n.value is not None:
-            facts["Value"] = f"{n.value:g}"
+            facts["Value"] = number(n.value)
         section["fields"] = [
             {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"}
             for k, v in list(facts.items())[:10]

@@ -50,7 +50,9 @@ def _alert(n: Notification) -> dict[str, Any]:
         if getattr(n, name):
             annotations.setdefault(name, getattr(n, name))
     if n.value is not None:
-        annotations.setdefault("value", f"{n.value:g}")
+        # For programs: 15 significant digits, all a decimal value keeps through a float, yet
+        # 0.1 + 0.2 stays 0.3 (%g kept 6, so 1234567 arrived as 1.23457e+06).
+        annotations.setdefault("value", f"{n.value:.15g}")
     return {
         "status": "resolved" if n.status == "resolved" else "firing",
         "labels": labels,
