@@ -208,6 +208,29 @@ def test_no_data_follows_the_rule_policy(
     assert world.state("slow") == expected
 
 
+def test_a_message_sent_for_missing_data_carries_no_stale_value(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    world = World(settings, clock, tmp_path, "resolve")
+    for minute in range(3):
+        world.source.add(
+            "api_response_time_ms",
+            world.start + timedelta(minutes=minute),
+            2500.0,
+            {"endpoint": "/a", "method": "GET"},
+        )
+    for minute in range(1, 10):  # the 5m window empties at 8: resolved for lack of data
+        world.run(minute)
+
+    firing, resolved = world.sink.sent
+    assert (firing.value, firing.fields["value"]) == (2500.0, "2,500")
+    assert (resolved.status, resolved.value, resolved.fields["value"]) == (
+        "resolved",
+        None,
+        "no data",
+    )
+
+
 def test_no_data_alert_policy_fires_without_any_data(
     settings: Settings, clock: ManualClock, tmp_path: Path
 ) -> None:

@@ -475,8 +475,11 @@ def build_notification(
     now: datetime,
 ) -> Notification:
     group = ", ".join(f"{k}={state.labels[k]}" for k in rule.spec.by if k in state.labels)
+    # The state keeps the last value seen; a message sent for missing data must not show it
+    # as current (in a summary, the Value field, PagerDuty's details).
+    value = None if state.no_data else state.value
     context = {
-        "value": state.value,
+        "value": value,
         "labels": state.labels,
         "params": ruleset.params,
         "rule": rule.name,
@@ -484,11 +487,9 @@ def build_notification(
         "status": "resolved" if kind == "resolved" else "firing",
     }
     annotations = {k: _render(env, v, context) for k, v in rule.spec.annotations.items()}
-    default = f"{rule.condition.text} (value {format_value(state.value)})"
+    default = f"{rule.condition.text} (value {format_value(value)})"
     title = rule.name + (f" ({group})" if group else "")
-    fields = {"value": format_value(state.value), "condition": rule.condition.text}
-    if state.no_data:
-        fields["value"] = "no data"
+    fields = {"value": format_value(value), "condition": rule.condition.text}
     if kind != "resolved":
         fields.update(_impact(rule, state, ruleset, source, now))
     fields["rule version"] = rule.version
@@ -503,7 +504,7 @@ def build_notification(
         description=annotations.get("description", ""),
         labels=dict(state.labels),
         annotations=annotations,
-        value=state.value,
+        value=value,
         starts_at=state.fired_at,
         ends_at=state.resolved_at if kind == "resolved" else None,
         fields=fields,
