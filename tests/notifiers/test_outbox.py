@@ -245,6 +245,50 @@ def test_a_receiver_that_cannot_group_is_rate_limited_per_minute(
     assert len({r.json()["dedup_key"] for r in receiver.requests(PD)}) == 5
 
 
+def test_a_resolve_never_overtakes_the_trigger_it_closes(
+    fs_settings: Callable[..., Settings], receiver: HttpReceiver
+) -> None:
+    settings = fs_settings({"pd": pd_receiver(receiver), "hook": hook_receiver()})
+    receiver.script(PD, Reply(429, headers={"Retry-After": "240"}))
+    # The webhook fails too but is retried sooner, so the trigger's document is due again
+    # while its PagerDuty delivery still waits.
+    receiver.script(HOOK, Reply(500), Reply(500), Reply(500))
+    firing = alert(key="alert:fp:1:firing", dedup_key="alert:fp:1")
+    resolved = alert(key="alert:fp:1:resolved", dedup_key="alert:fp:1", status="resolved")
+
+    enqueue(settings, firing, now=at(0))
+    drain(settings, 0)  # PagerDuty asks for 4 minutes
+    enqueue(settings, resolved, now=at(1))
+    for minute in range(1, 6):
+        drain(settings, minute)
+
+    sent = [r.json()["event_action"] for r in receiver.requests(PD) if r.status == 200]
+    assert sent == ["trigger", "resolve"]
+    hooked = [
+        a["status"] for r in receiver.requests(HOOK) if r.status == 200 for a in r.json()["alerts"]
+    ]
+    assert hooked == ["firing", "resolved"]  # one grouped message, in order
+    assert outbox(settings) == []
+
+
+def test_the_messages_of_one_alert_due_together_are_sent_in_order(
+    fs_settings: Callable[..., Settings], receiver: HttpReceiver
+) -> None:
+    settings = fs_settings({"pd": pd_receiver(receiver)})
+    for i in range(10):
+        enqueue(settings, alert(key=f"a{i}:firing", dedup_key=f"a{i}"), now=at(0))
+        resolved = alert(key=f"a{i}:resolved", dedup_key=f"a{i}", status="resolved")
+        enqueue(settings, resolved, now=at(0.5))
+
+    drain(settings, 1)
+
+    actions: dict[str, list[str]] = {}
+    for request in receiver.requests(PD):
+        body = request.json()
+        actions.setdefault(body["dedup_key"], []).append(body["event_action"])
+    assert actions == {f"a{i}": ["trigger", "resolve"] for i in range(10)}
+
+
 def test_a_crash_between_send_and_mark_resends_with_the_same_key(
     fs_settings: Callable[..., Settings],
     receiver: HttpReceiver,

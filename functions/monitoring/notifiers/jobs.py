@@ -5,10 +5,13 @@
 1. take the drain lock (``fw_locks/deliver_notifications``), so two drains never send the
    same message; a drain that dies holding it only delays the next by ``lease_s``;
 2. read the outbox documents that are due and collect, per receiver, the due notifications;
+   hold back one whose earlier message about the same problem (``dedup_key``) is still
+   pending for that receiver, so a resolve never overtakes the trigger it closes;
 3. per receiver, apply the rate limit and group: a receiver whose channel groups gets one
    message for everything due (up to ``group_max``), so a burst of 50 alerts is one message;
 4. send every message in a thread pool, so a slow or failing receiver does not delay the
-   others, and after each send mark its notifications delivered (or failed) for that receiver;
+   others (messages about one problem go in one job, oldest first), and after each send
+   mark its notifications delivered (or failed) for that receiver;
 5. dead-letter a receiver that failed permanently or ran out of attempts, and fail over to its
    fallback receiver, never back to a channel the notification already failed on;
 6. delete the outbox documents that every receiver has settled, and release the lock.
@@ -53,6 +56,7 @@ LOCK_ID = "deliver_notifications"
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 MAX_RETRY_DELAY = timedelta(hours=1)
 MARK_BATCH = 50
+IN_QUERY_MAX = 30  # Firestore's limit on the values of one "in" filter
 
 
 @dataclass
@@ -79,6 +83,17 @@ class _Doc:
     data: dict[str, Any]
     receivers: dict[str, dict[str, Any]]
     chain: list[str]
+
+
+Planned = tuple[Message, list[_Item]]
+Job = tuple[str, list[Planned]]  # a receiver and its messages, sent in order
+Order = tuple[datetime, bool, str]
+Pending = tuple[Order, str, datetime]  # an outbox message's order, document id, next attempt
+
+
+def _order(n: Notification, doc_id: str) -> Order:
+    """Return the sort key of messages about one problem: oldest first, resolved last."""
+    return as_utc(n.created_at), n.status == "resolved", doc_id
 
 
 def context_for(settings: Settings) -> Context:
@@ -163,16 +178,17 @@ class _Drain:
 
     def run(self) -> DrainResult:
         due = self._load()
-        work: list[tuple[str, Message, list[_Item]]] = []
+        self._hold_behind_earlier(due)
+        work: list[Job] = []
         for name, items in due.items():
             work += self._plan(name, items)
         with ThreadPoolExecutor(max_workers=self.policy.workers) as pool:
-            list(pool.map(lambda job: self._send(*job), work))
+            list(pool.map(lambda job: self._send_in_order(*job), work))
         self._settle()
-        self.result.messages = len(work)
+        self.result.messages = sum(len(messages) for _, messages in work)
         logger.info(
             "outbox drained: %d messages, %d delivered, %d to retry, %d dead-lettered",
-            len(work),
+            self.result.messages,
             self.result.delivered,
             self.result.failed,
             self.result.dead,
@@ -202,9 +218,55 @@ class _Drain:
                     due[name].append(_Item(snap.id, notification, entry))
         return due
 
+    def _hold_behind_earlier(self, due: dict[str, list[_Item]]) -> None:
+        """Postpone each due item while an earlier message with its ``dedup_key`` is pending
+        for the same receiver and not in this drain (waiting out a Retry-After, say): sent
+        first, a resolve finds no incident on PagerDuty and the late trigger opens one that
+        nothing closes. An earlier message due in this drain is ordered by ``_jobs`` instead."""
+        earlier = self._pending_by_key(due)
+        due_now = {(name, item.doc_id) for name, items in due.items() for item in items}
+        for name, items in due.items():
+            kept = []
+            for item in items:
+                mine = _order(item.notification, item.doc_id)
+                blocking = [
+                    until
+                    for order, doc_id, until in earlier.get((name, item.notification.dedup_key), [])
+                    if order < mine and (name, doc_id) not in due_now
+                ]
+                if blocking:
+                    self._postpone(name, item, until=max(blocking))
+                else:
+                    kept.append(item)
+            items[:] = kept
+
+    def _pending_by_key(
+        self, due: dict[str, list[_Item]]
+    ) -> dict[tuple[str, str | None], list[Pending]]:
+        """Return, per (receiver, dedup key) of the due items, the outbox messages still
+        pending for that receiver: their order, document id and next attempt. One query per
+        30 keys, so a drain of a burst of 50 alerts costs two."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        keys = sorted({k for v in due.values() for i in v if (k := i.notification.dedup_key)})
+        found: dict[tuple[str, str | None], list[Pending]] = defaultdict(list)
+        for start in range(0, len(keys), IN_QUERY_MAX):
+            part = keys[start : start + IN_QUERY_MAX]
+            query = self.db.collection(Collections.OUTBOX).where(
+                filter=FieldFilter("notification.dedup_key", "in", part)
+            )
+            for snap in query.stream():
+                data = snap.to_dict() or {}
+                n = Notification.model_validate(data["notification"])
+                for name, entry in data.get("receivers", {}).items():
+                    if entry["state"] == "pending":
+                        until = as_utc(entry["next_attempt_at"])
+                        found[(name, n.dedup_key)].append((_order(n, snap.id), snap.id, until))
+        return found
+
     # 3. Rate limit and grouping ------------------------------------------------------------
 
-    def _plan(self, name: str, items: list[_Item]) -> list[tuple[str, Message, list[_Item]]]:
+    def _plan(self, name: str, items: list[_Item]) -> list[Job]:
         config = self.routing.receivers.get(name)
         if config is None:
             error = DeliveryError(f"receiver {name} is no longer in alerts.yaml", permanent=True)
@@ -231,7 +293,7 @@ class _Drain:
         planned = chunks[:allowed]
         if planned:
             self._count_sent(name, len(planned))
-        return [(name, self._message(name, chunk), chunk) for chunk in planned]
+        return [(name, job) for job in _jobs([(self._message(name, c), c) for c in planned])]
 
     def _message(self, name: str, chunk: list[_Item]) -> Message:
         if len(chunk) == 1:
@@ -260,15 +322,29 @@ class _Drain:
         minute = floor_minute(self.now)
         self._rate_ref(name).set({"minute": minute, "count": self._sent_this_minute(name) + count})
 
-    def _postpone(self, name: str, item: _Item) -> None:
-        later = floor_minute(self.now) + timedelta(minutes=1)
+    def _postpone(self, name: str, item: _Item, until: datetime | None = None) -> None:
+        later = max(floor_minute(self.now) + timedelta(minutes=1), until or self.now)
         with self.lock:
             self.docs[item.doc_id].receivers[name]["next_attempt_at"] = later
             self.result.postponed += 1
 
     # 4. Send and mark ----------------------------------------------------------------------
 
-    def _send(self, name: str, message: Message, items: list[_Item]) -> None:
+    def _send_in_order(self, name: str, messages: list[Planned]) -> None:
+        """Send ``messages`` one after another; after a failure hold the rest back until the
+        failed message's next attempt, so they never arrive before it."""
+        for position, (message, items) in enumerate(messages):
+            if self._send(name, message, items):
+                continue
+            retry = [self.docs[i.doc_id].receivers[name] for i in items]
+            until = max(as_utc(e["next_attempt_at"]) for e in retry)
+            for _, later in messages[position + 1 :]:
+                for item in later:
+                    self._postpone(name, item, until=until)
+            return
+
+    def _send(self, name: str, message: Message, items: list[_Item]) -> bool:
+        """Send one message and mark its items; return whether it was delivered."""
         try:
             self.notifiers[name].send(message)
         except DeliveryError as error:
@@ -280,10 +356,11 @@ class _Drain:
             failure = DeliveryError(f"{name} notifier crashed; see the function log")
         else:
             self._delivered(name, items)
-            return
+            return True
         for item in items:
             self._failed(name, item, failure)
         self._write(name, items)
+        return False
 
     def _delivered(self, name: str, items: list[_Item]) -> None:
         with self.lock:
@@ -442,6 +519,32 @@ class _Drain:
 
 def _created(item: _Item) -> datetime:
     return as_utc(item.notification.created_at)
+
+
+def _jobs(planned: list[Planned]) -> list[list[Planned]]:
+    """Return ``planned`` split into jobs: messages that share a dedup key (a trigger and its
+    resolve) share a job, oldest first, and so are never sent at the same time; every other
+    message is a job of its own, sent in parallel."""
+    jobs: list[list[Planned]] = []
+    job_of: dict[str, int] = {}
+    for message, items in planned:
+        keys = {k for i in items if (k := i.notification.dedup_key)}
+        joined = sorted({job_of[k] for k in keys if k in job_of})
+        if not joined:
+            jobs.append([])
+            joined = [len(jobs) - 1]
+        target = joined[0]
+        for other in joined[1:]:  # a grouped message that ties two jobs together
+            jobs[target] += jobs[other]
+            jobs[other] = []
+            job_of.update({k: target for k, j in job_of.items() if j == other})
+        jobs[target].append((message, items))
+        job_of.update(dict.fromkeys(keys, target))
+    return [sorted(job, key=_first) for job in jobs if job]
+
+
+def _first(planned: Planned) -> Order:
+    return min(_order(i.notification, i.doc_id) for i in planned[1])
 
 
 def _errors(doc: _Doc) -> dict[str, str]:
