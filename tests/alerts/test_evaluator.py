@@ -402,6 +402,45 @@ def test_an_alert_whose_label_set_the_rule_no_longer_makes_resolves(
     ]
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda text: text.replace(
+            "      - name: errors\n", "      - name: errors\n        enabled: false\n"
+        ),
+        lambda text: text.replace("name: errors\n", "name: errors_v2\n").replace(
+            "[errors]", "[errors_v2]"
+        ),
+    ],
+    ids=["disabled", "renamed"],
+)
+def test_the_alerts_of_a_rule_that_is_gone_resolve_where_they_fired(
+    world: World, edit: Any, db: Any
+) -> None:
+    world.traffic(range(10), error_share=0.5)
+    for minute in range(1, 4):
+        world.run(minute)
+    path = Path(world.rules.path)
+    path.write_text(edit(path.read_text()))
+    world.rules = load_rules(path, world.settings)
+
+    result = world.run(4)
+
+    assert [s.state for s in result.states.values() if s.rule == "errors"] == ["resolved"]
+    firing, resolved = world.sink.sent
+    assert (resolved.status, resolved.labels, resolved.dedup_key) == (
+        "resolved",
+        firing.labels,
+        firing.dedup_key,
+    )
+    assert resolved.title == "Resolved: errors (endpoint=/a)"
+    history = query_history(world.settings, since=world.start, rule="errors")
+    assert [e.to_state for e in history] == ["pending", "firing", "resolved"]
+    assert [t.to_state for t in result.transitions if t.rule == "errors"] == ["resolved"]
+    world.run(5)
+    assert len(world.sink.sent) == 2  # resolved once
+
+
 def test_history_records_each_transition_with_value_and_rule_version(world: World) -> None:
     world.traffic(range(3), error_share=0.5)
     world.traffic(range(3, 20), error_share=0.0)

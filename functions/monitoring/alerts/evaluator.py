@@ -11,6 +11,8 @@ Steps of ``evaluate``:
 4. for each message the state machine asked for: drop it if a silence or an inhibiting alert
    covers it (noting why in history), else send it and mark it sent.
 
+An alert whose rule was removed or disabled resolves at step 2 (see ``_retire``).
+
 Sending happens after the transaction commits. A crash between the two leaves the message
 unmarked, so the next minute sends it again under the same idempotency key, and the outbox
 stores it once.
@@ -161,7 +163,7 @@ def _inhibited(
 
 @dataclass
 class _Pending:
-    rule: Rule
+    rule: Rule | None  # None: the rule is gone from alerts.yaml
     fp: str
     step: Step
     history_id: str | None
@@ -197,6 +199,8 @@ def evaluate(
                 "rule %s failed to evaluate", rule.name, exc_info=True, extra={"rule_id": rule.name}
             )
             result.errors.append(f"{rule.name}: {error}")
+    if only_rules is None:
+        pending.extend(_retire(ruleset, store, states, now))
 
     for item in pending:
         states[item.fp] = item.step.state
@@ -204,7 +208,7 @@ def evaluate(
             before, after = item.step.transition
             result.transitions.append(
                 Transition(
-                    item.rule.name,
+                    item.step.state.rule,
                     item.step.state.labels,
                     before,
                     after,
@@ -302,6 +306,7 @@ def _evaluate_rule(
                 return None  # another run already evaluated this minute
             base = prev or AlertState(rule.name, seen.labels, seen.severity)
             base.rule_version, base.severity = rule.version, seen.severity
+            base.receivers = receivers_for(rule, ruleset)
             outcome = step(
                 base,
                 seen.breached,
@@ -339,6 +344,61 @@ def _evaluate_rule(
             out.append(_Pending(rule, fp, outcome, history_id if outcome.transition else None))
             if not keep:
                 out[-1].history_id = None
+    return out
+
+
+def _retire(
+    ruleset: RuleSet, store: StateStore, states: Mapping[str, AlertState], now: datetime
+) -> list[_Pending]:
+    """Resolve the alerts of rules no longer in ``ruleset`` (removed or disabled).
+
+    Nothing evaluates them any more: left alone they would fire forever, inhibit other
+    alerts and never send their resolved message (nor close their PagerDuty incident).
+    """
+    names = {rule.name for rule in ruleset.rules}
+    out = []
+    for fp, known in states.items():
+        if known.rule in names or _quiet(known, None, "resolve"):
+            continue
+        history_id = f"{fp}-{now:%Y%m%dT%H%M}"
+
+        def apply(
+            prev: AlertState | None, history_id: str = history_id
+        ) -> tuple[AlertState, Step, dict[str, Any] | None] | None:
+            if prev is None or (prev.last_eval is not None and prev.last_eval >= now):
+                return None
+            outcome = step(
+                prev,
+                None,
+                None,
+                now,
+                for_=timedelta(0),
+                keep_firing_for=timedelta(0),
+                no_data="resolve",
+                repeat_interval=timedelta.max,
+            )
+            entry = None
+            if outcome.transition:
+                entry = {
+                    "id": history_id,
+                    "rule": prev.rule,
+                    "fingerprint": prev.fingerprint,
+                    "labels": prev.labels,
+                    "severity": prev.severity,
+                    "from": outcome.transition[0],
+                    "to": outcome.transition[1],
+                    "at": now,
+                    "value": None,
+                    "no_data": True,
+                    "rule_version": prev.rule_version,
+                    "episode": prev.episode,
+                    "suppressed_by": None,
+                }
+            return outcome.state, outcome, entry
+
+        outcome = store.apply(fp, apply)
+        if outcome is not None and (outcome.transition or outcome.notify):
+            out.append(_Pending(None, fp, outcome, history_id if outcome.transition else None))
     return out
 
 
@@ -396,14 +456,18 @@ def _deliver(
             store.mark_history(item.history_id, {"suppressed_by": reason})
         return
 
-    notification = build_notification(item.rule, state, kind, key, ruleset, source, env, now)
+    if item.rule is None:
+        notification, receivers = _retired_notification(state, key, now), state.receivers
+    else:
+        notification = build_notification(item.rule, state, kind, key, ruleset, source, env, now)
+        receivers = receivers_for(item.rule, ruleset)
     try:
-        sink.send(notification, receivers_for(item.rule, ruleset), now)
+        sink.send(notification, receivers, now)
     except Exception as error:
         logger.error(
-            "could not hand %s to delivery", key, exc_info=True, extra={"rule_id": item.rule.name}
+            "could not hand %s to delivery", key, exc_info=True, extra={"rule_id": state.rule}
         )
-        result.errors.append(f"{item.rule.name}: notification not queued ({error})")
+        result.errors.append(f"{state.rule}: notification not queued ({error})")
         return
     result.sent.append(notification)
     updates: dict[str, Any] = {"last_notified_at": now}
@@ -462,6 +526,27 @@ def _impact(
     if events:
         fields[f"{first.metric} events in window"] = f"{events:,.0f}"
     return fields
+
+
+def _retired_notification(state: AlertState, key: str, now: datetime) -> Notification:
+    """Return the resolved message of an alert whose rule is gone (nothing left to render)."""
+    group = ", ".join(
+        f"{k}={v}" for k, v in state.labels.items() if k not in ("alertname", "severity")
+    )
+    return Notification(
+        key=key,
+        dedup_key=f"alert:{state.fingerprint}:{state.episode}",
+        kind="alert",
+        status="resolved",
+        severity=state.severity,
+        title=f"Resolved: {state.rule}" + (f" ({group})" if group else ""),
+        summary=f"Rule {state.rule} was removed or disabled in alerts.yaml.",
+        labels=dict(state.labels),
+        starts_at=state.fired_at,
+        ends_at=state.resolved_at,
+        fields={"value": "no data", "rule version": state.rule_version},
+        created_at=now,
+    )
 
 
 def build_notification(

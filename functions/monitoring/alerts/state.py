@@ -67,6 +67,9 @@ class AlertState:
     last_notified_at: datetime | None = None
     repeats: int = 0
     rule_version: str = ""
+    # Where its messages go (None: routed by labels), kept so that the resolved message of
+    # an alert whose rule was removed goes where its firing message went.
+    receivers: list[str] | None = None
 
     @property
     def fingerprint(self) -> str:
