@@ -4,7 +4,8 @@ Each parser turns one line into a ``Request``, returns None for a line that is v
 format but is not a request (an application log entry among Cloud Logging request entries, a
 Heroku dyno message, HAProxy's start-up notices), or raises ``Malformed`` for a line it
 cannot read. Regexes are compiled once; timestamps go through the per-second caches of
-``timeparse``.
+``timeparse``. ``make_parser`` applies the checks every format shares (``_check``) to what
+each parser returns, so a new format cannot forget them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from datetime import tzinfo
 from monitoring.replay.model import Malformed, ReplayInputError, Request
 from monitoring.replay.timeparse import ClfClock, IsoClock
 
-__all__ = ["FORMATS", "Parser", "detect_format", "make_parser"]
+__all__ = ["FORMATS", "MAX_LATENCY_MS", "Parser", "detect_format", "make_parser"]
 
 Parser = Callable[[str], Request | None]
+
+# A day: no HTTP server, balancer or proxy we read keeps a request open longer, and a bound
+# keeps a "1e300s" out of the quantile sketch, which reports in finite buckets.
+MAX_LATENCY_MS = 86_400_000.0
 
 
 def _split_request(request: str) -> tuple[str, str]:
@@ -257,13 +262,36 @@ _DETECTION_ORDER = ("haproxy", "heroku", "alb", "gcp", "nginx")
 
 
 def make_parser(name: str, tz: tzinfo | None = None) -> Parser:
-    """Return the parser of format ``name``; raise ``ReplayInputError`` naming the known ones."""
+    """Return the parser of format ``name``; raise ``ReplayInputError`` naming the known ones.
+
+    What it returns raises ``Malformed`` for a line whose request fails ``_check``.
+    """
     try:
         factory = FORMATS[name]
     except KeyError:
         known = ", ".join(sorted(FORMATS))
         raise ReplayInputError(f"unknown log format {name!r}; known formats: {known}") from None
-    return factory(tz)
+    parse = factory(tz)
+
+    def checked(line: str) -> Request | None:
+        request = parse(line)
+        if request is not None:
+            _check(request)
+        return request
+
+    return checked
+
+
+def _check(request: Request) -> None:
+    """Raise ``Malformed`` unless ``request`` holds values the aggregator can use.
+
+    A latency must be finite and between 0 and ``MAX_LATENCY_MS``: an infinite one crashed
+    the sketch, a NaN read as 0 ms and a negative one dragged the quantiles below zero.
+    """
+    latency = request.latency_ms
+    # Written so that NaN, which compares false with everything, fails too.
+    if latency is not None and not 0.0 <= latency <= MAX_LATENCY_MS:
+        raise Malformed(f"latency {latency:,.0f} ms is not between 0 and a day")
 
 
 def detect_format(sample: Iterable[str], tz: tzinfo | None = None) -> str:
