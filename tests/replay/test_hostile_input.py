@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,145 @@ def test_every_format_rejects_a_latency_over_a_day(name: str) -> None:
     )
     with pytest.raises(Malformed, match=r"^latency 86,400,002 ms is not between 0 and a day$"):
         parse(format_line(name, Request(T0, "GET", "/a", 200, day_ms + 2)))
+
+
+def _line(fmt: str, status: int = 200, latency: float = 87.0) -> str:
+    return format_line(fmt, Request(T0, "GET", "/a", status, latency))
+
+
+# Each value reached an int() or float() unguarded (a crash), or came out as a wrong number.
+HOSTILE_FIELDS = [
+    pytest.param(
+        "alb",
+        _line("alb").replace(" 0.000 0.087 ", " 0.0.1 0.087 "),
+        "timer '0.0.1' is not a number of seconds",
+        id="alb-timer-two-dots",
+    ),
+    pytest.param(
+        "alb",
+        _line("alb").replace(" 0.087 0.000 ", " 0.087 . "),
+        "timer '.' is not a number of seconds",
+        id="alb-timer-dot",
+    ),
+    pytest.param(
+        "alb",
+        _line("alb").replace("09:00:01.000000Z", "09:00:01.Z", 1),
+        "unreadable fraction of a second in '2026-02-23T09:00:01.Z'",
+        id="alb-time-bare-dot",
+    ),
+    pytest.param(
+        "gcp",
+        _line("gcp").replace('"status":200', '"status":99999'),
+        "status 99999 is not an HTTP status (100 to 599)",
+        id="gcp-status-99999",
+    ),
+    pytest.param(
+        "gcp",
+        _line("gcp").replace('"status":200', '"status":-3'),
+        "status -3 is not an HTTP status (100 to 599)",
+        id="gcp-status-negative",
+    ),
+    pytest.param(
+        "gcp",
+        _line("gcp").replace('"status":200', '"status":true'),
+        "status True is not an integer",
+        id="gcp-status-bool",
+    ),
+    pytest.param(
+        "gcp",
+        _line("gcp").replace('"status":200', '"status":1.9'),
+        "status 1.9 is not an integer",
+        id="gcp-status-float",
+    ),
+    pytest.param(
+        "gcp",
+        _line("gcp").replace(".000000000Z", "+99:99"),
+        "bad time zone offset '+99:99'",
+        id="gcp-offset-out-of-range",
+    ),
+    pytest.param(
+        "nginx",
+        _line("nginx").replace(" 200 512 ", " 000 512 "),
+        "status 0 is not an HTTP status (100 to 599)",
+        id="nginx-status-000",
+    ),
+    pytest.param(
+        "nginx",
+        _line("nginx").replace(":01 +0000]", ":01. +0000]"),
+        "unreadable fraction of a second in '23/Feb/2026:09:00:01. +0000'",
+        id="nginx-time-bare-dot",
+    ),
+    pytest.param(
+        "nginx",
+        _line("nginx").replace(":01 +0000]", ":01.\u00b2 +0000]"),
+        "unreadable fraction of a second in '23/Feb/2026:09:00:01.\u00b2 +0000'",
+        id="nginx-time-superscript",
+    ),
+    pytest.param(
+        "haproxy",
+        _line("haproxy").replace(" 200 2750 ", " 9999 2750 "),
+        "status 9999 is not an HTTP status (100 to 599)",
+        id="haproxy-status-9999",
+    ),
+    pytest.param(
+        "heroku",
+        _line("heroku").replace("status=200", "status=\u00b200"),
+        "router line with unreadable status or timers",
+        id="heroku-status-superscript",
+    ),
+    pytest.param(
+        "heroku",
+        _line("heroku").replace(":01.000000+00:00", ":01.+00:00"),
+        "unreadable fraction of a second in '2026-02-23T09:00:01.+00:00'",
+        id="heroku-time-bare-dot",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fmt", "line", "reason"), HOSTILE_FIELDS)
+def test_a_field_that_is_no_number_rejects_the_line_with_its_value(
+    fmt: str, line: str, reason: str
+) -> None:
+    with pytest.raises(Malformed) as rejected:
+        make_parser(fmt)(line)
+    assert str(rejected.value) == reason
+
+
+def test_an_alb_timer_with_two_dots_rejects_its_line_and_the_rest_is_replayed() -> None:
+    # It crashed the replay: "-?[\d.]+" let it through to a float() outside Malformed.
+    lines = [format_line("alb", r, n=n) for n, r in enumerate(outage_log(3, 10))]
+    lines[14] = lines[14].replace(" 0.000 ", " 0.0.1 ", 1)
+
+    aggregator = _aggregate(lines, "alb")
+
+    assert aggregator.stats.rejected_lines == [(15, "timer '0.0.1' is not a number of seconds")]
+    assert [m.requests for m in aggregator.minutes] == [10, 9, 10]
+
+
+def test_a_gcp_status_written_as_digits_is_still_read() -> None:
+    line = _line("gcp", status=503).replace('"status":503', '"status":"503"')
+    assert make_parser("gcp")(line) == Request(T0, "GET", "/a", 503, 87.0)
+
+
+@pytest.mark.parametrize("token", ["1e5", "0.1.2", "1.5e3"])
+def test_an_nginx_trailing_token_that_is_no_time_gives_no_latency(token: str) -> None:
+    # Reported read as 0.001 ms and 100 ms; a request time is a whole token of digits.
+    line = _line("nginx").replace(" 0.087", f" {token}")
+    assert make_parser("nginx")(line) == Request(T0, "GET", "/a", 200, None)
+
+
+def test_a_conversion_a_parser_leaves_unguarded_costs_its_line_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def careless(tz: object) -> Callable[[str], Request]:
+        return lambda line: Request(T0, "GET", "/", 200, float(line))
+
+    monkeypatch.setitem(FORMATS, "careless", careless)
+
+    aggregator = _aggregate(["12", "0.0.1", "x" * 500, "30"], "careless")
+
+    assert aggregator.stats.rejected_lines == [
+        (2, "unreadable value (could not convert string to float: '0.0.1')"),
+        (3, f"unreadable value (could not convert string to float: '{'x' * 44})"),
+    ]
+    assert aggregator.requests == 2

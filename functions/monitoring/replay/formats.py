@@ -118,11 +118,23 @@ def _gcp(tz: tzinfo | None) -> Parser:
                 latency = float(latency_text.rstrip("s")) * 1000.0
             method = (http.get("requestMethod") or "-").upper()
             path = _path_of_url(http.get("requestUrl") or "-")
-            return Request(clock(entry["timestamp"]), method, path, int(status), latency)
+            return Request(clock(entry["timestamp"]), method, path, _gcp_status(status), latency)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise Malformed(f"not a Cloud Logging request entry ({type(error).__name__})") from None
 
     return parse
+
+
+def _gcp_status(value: object) -> int:
+    """Return ``httpRequest.status``: a JSON integer, or its digits as a string.
+
+    int() also took true (a bool is an int in Python) and truncated 1.9 to 1.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if type(value) is not int:
+        raise Malformed(f"status {value!r} is not an integer")
+    return value
 
 
 # --- AWS Application (and classic) Load Balancer -----------------------------------------
@@ -148,13 +160,27 @@ def _alb(tz: tzinfo | None) -> Parser:
         when, t_request, t_target, t_response, status, request = found.groups()
         if status == "-":
             return None  # no response reached the client (connection closed early)
-        times = (float(t_request), float(t_target), float(t_response))
+        times = (_alb_seconds(t_request), _alb_seconds(t_target), _alb_seconds(t_response))
         # -1 marks a timer that never ran (target unreachable, client gone).
         latency = None if min(times) < 0 else sum(times) * 1000.0
         method, path = _split_request(request)
         return Request(clock(when), method, path, int(status), latency)
 
     return parse
+
+
+_SECONDS = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _alb_seconds(text: str) -> float:
+    """Return a timer field ("0.000073", "-1") as seconds.
+
+    The line pattern takes any run of digits and dots, so that a field such as "0.0.1" is
+    rejected here with its value rather than as an unrecognised line.
+    """
+    if _SECONDS.fullmatch(text) is None:
+        raise Malformed(f"timer {text!r} is not a number of seconds")
+    return float(text)
 
 
 # --- HAProxy HTTP log format -------------------------------------------------------------
@@ -240,12 +266,18 @@ def _heroku(tz: tzinfo | None) -> Parser:
                 raise Malformed("router line without method, path or status") from None
             connect = fields.get("connect", "0ms").removesuffix("ms")
             service = fields.get("service", "").removesuffix("ms")
-            if not (status.isdigit() and connect.isdigit()):
+            if not (_is_number(status) and _is_number(connect)):
                 raise Malformed("router line with unreadable status or timers")
-        latency = float(int(connect) + int(service)) if service.isdigit() else None
+        latency = float(int(connect) + int(service)) if _is_number(service) else None
         return Request(clock(head.group(1)), method, path, int(status), latency)
 
     return parse
+
+
+def _is_number(text: str) -> bool:
+    """Return whether ``text`` is ASCII digits: isdigit() alone also takes "²", which int()
+    refuses."""
+    return text.isascii() and text.isdigit()
 
 
 FORMATS: dict[str, Callable[[tzinfo | None], Parser]] = {
@@ -274,7 +306,11 @@ def make_parser(name: str, tz: tzinfo | None = None) -> Parser:
     parse = factory(tz)
 
     def checked(line: str) -> Request | None:
-        request = parse(line)
+        try:
+            request = parse(line)
+        except (ValueError, ArithmeticError) as error:
+            # A conversion a parser fails to guard must cost its line, not the replay.
+            raise Malformed(f"unreadable value ({str(error)[:80]})") from None
         if request is not None:
             _check(request)
         return request
@@ -285,9 +321,12 @@ def make_parser(name: str, tz: tzinfo | None = None) -> Parser:
 def _check(request: Request) -> None:
     """Raise ``Malformed`` unless ``request`` holds values the aggregator can use.
 
-    A latency must be finite and between 0 and ``MAX_LATENCY_MS``: an infinite one crashed
-    the sketch, a NaN read as 0 ms and a negative one dragged the quantiles below zero.
+    A status must be an HTTP status (100 to 599). A latency must be finite and between 0
+    and ``MAX_LATENCY_MS``: an infinite one crashed the sketch, a NaN read as 0 ms and a
+    negative one dragged the quantiles below zero.
     """
+    if not 100 <= request.status <= 599:
+        raise Malformed(f"status {request.status} is not an HTTP status (100 to 599)")
     latency = request.latency_ms
     # Written so that NaN, which compares false with everything, fails too.
     if latency is not None and not 0.0 <= latency <= MAX_LATENCY_MS:

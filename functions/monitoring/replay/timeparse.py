@@ -38,14 +38,31 @@ def load_tz(name: str | None) -> tzinfo | None:
         ) from None
 
 
+def _fraction(text: str, dot: int) -> tuple[float, int]:
+    """Return the fraction of a second that starts with the "." at ``dot``, and its end.
+
+    Only ASCII digits count: isdigit() also takes "²", which float() refuses, and a bare "."
+    is no fraction at all.
+    """
+    end = dot + 1
+    while end < len(text) and "0" <= text[end] <= "9":
+        end += 1
+    if end == dot + 1:
+        raise Malformed(f"unreadable fraction of a second in {text!r}")
+    return float(text[dot:end]), end
+
+
 def _offset_seconds(zone: str) -> int:
     """Return the offset of "+0200", "-07:00" or "Z" in seconds east of UTC."""
     if zone in ("Z", "z"):
         return 0
     digits = zone[1:].replace(":", "")
-    if zone[0] not in "+-" or len(digits) != 4 or not digits.isdigit():
+    if zone[0] not in "+-" or len(digits) != 4 or not (digits.isascii() and digits.isdigit()):
         raise Malformed(f"bad time zone offset {zone!r}")
-    seconds = int(digits[:2]) * 3600 + int(digits[2:]) * 60
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:  # RFC 3339's bounds; "+99:99" was read as 4 days off
+        raise Malformed(f"bad time zone offset {zone!r}")
+    seconds = hours * 3600 + minutes * 60
     return -seconds if zone[0] == "-" else seconds
 
 
@@ -74,10 +91,7 @@ class ClfClock:
         fraction = 0.0
         if len(text) > 20 and text[20] == ".":
             # "dd/Mon/yyyy:hh:mm:ss.fff" (HAProxy): cache by the whole second.
-            end = 21
-            while end < len(text) and text[end].isdigit():
-                end += 1
-            fraction = float(text[20:end])
+            fraction, end = _fraction(text, 20)
             text = text[:20] + text[end:]
         base = self._cache.get(text)
         if base is None:
@@ -116,12 +130,9 @@ class IsoClock:
         rest = text[19:]
         fraction = 0.0
         if rest[:1] == ".":
-            end = 1
-            while end < len(rest) and rest[end].isdigit():
-                end += 1
             # Nanosecond fractions lose their last digits in a float; microseconds survive.
-            fraction = float(rest[:end])
-            rest = rest[end:]
+            fraction, end = _fraction(text, 19)
+            rest = text[end:]
         key = text[:19] + rest
         base = self._cache.get(key)
         if base is None:
