@@ -6,14 +6,17 @@ import gzip
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from monitoring.cli import app
+from monitoring.clock import ManualClock
 from monitoring.config import Settings
 from monitoring.replay.aggregate import Aggregator
+from monitoring.replay.driver import ReplayOptions, replay_file
 from monitoring.replay.formats import FORMATS, detect_format, make_parser
 from monitoring.replay.model import Malformed, ReplayInputError, Request
 from monitoring.replay.synthetic import format_line
@@ -276,3 +279,77 @@ def test_a_conversion_a_parser_leaves_unguarded_costs_its_line_only(
         (3, f"unreadable value (could not convert string to float: '{'x' * 44})"),
     ]
     assert aggregator.requests == 2
+
+
+REPLAYED_AT = LOG_START + timedelta(hours=1)  # the clock a replay of LOG_START's log runs at
+
+
+def _clf(when: datetime) -> str:
+    # %Y writes year 1 as "1", which CLF has no room for.
+    stamp = f"{when:%d/%b}/{when.year:04d}:{when:%H:%M:%S}"
+    return _line("nginx").replace("23/Feb/2026:09:00:01", stamp)
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        (datetime(1990, 1, 1, tzinfo=UTC), None),
+        (datetime(1989, 12, 31, 23, 59, 59, tzinfo=UTC), "time 1989-12-31 is before 1990"),
+        (datetime(1970, 1, 1, tzinfo=UTC), "time 1970-01-01 is before 1990"),
+        (datetime(1, 1, 1, tzinfo=UTC), "time 0001-01-01 is before 1990"),
+        (REPLAYED_AT + timedelta(days=1), None),
+        (
+            REPLAYED_AT + timedelta(days=1, seconds=1),
+            "time 2026-02-24 is more than a day in the future",
+        ),
+        (datetime(9999, 12, 31, tzinfo=UTC), "time 9999-12-31 is more than a day in the future"),
+    ],
+    ids=["1990", "1989", "epoch-0", "year-1", "a-day-ahead", "past-a-day-ahead", "year-9999"],
+)
+def test_a_time_outside_1990_to_a_day_past_the_clock_rejects_its_line(
+    when: datetime, reason: str | None
+) -> None:
+    parse = make_parser("nginx", now=REPLAYED_AT)
+    if reason is None:
+        assert parse(_clf(when)) == Request(when.timestamp(), "GET", "/a", 200, 87.0)
+    else:
+        with pytest.raises(Malformed) as rejected:
+            parse(_clf(when))
+        assert str(rejected.value) == reason
+
+
+def test_a_time_past_year_9999_in_its_own_zone_is_rejected_without_a_crash() -> None:
+    line = _line("gcp").replace("2026-02-23T09:00:01.000000000Z", "9999-12-31T23:59:59-01:00")
+    with pytest.raises(Malformed) as rejected:
+        make_parser("gcp", now=REPLAYED_AT)(line)
+    assert str(rejected.value) == "time after 9999-12-31 is more than a day in the future"
+
+
+def test_far_off_lines_are_rejected_and_the_replay_uses_the_injected_clock(
+    settings: Settings, cli_env: Path, write: Callable[..., Path]
+) -> None:
+    # One line dated 9999 or 0001 made the replay evaluate every minute in between.
+    lines = [format_line("nginx", r, n=n) for n, r in enumerate(outage_log(3, 10))]
+    lines.insert(12, _clf(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)))
+    lines.insert(20, _clf(datetime(1, 1, 1, tzinfo=UTC)))
+    # Two days after the log: fine by the wall clock, too late by the replay's clock.
+    lines.append(_clf(LOG_START + timedelta(days=2)))
+    live = settings.model_copy(update={"alerts_file": cli_env})
+
+    summary = replay_file(
+        live,
+        write("nginx", lines=lines),
+        ReplayOptions(dry_run=True),
+        clock=ManualClock(REPLAYED_AT),
+    )
+
+    assert summary.rejected_lines == [
+        (13, "time 9999-12-31 is more than a day in the future"),
+        (21, "time 0001-01-01 is before 1990"),
+        (33, "time 2026-02-25 is more than a day in the future"),
+    ]
+    assert (summary.requests, summary.evaluations) == (30, 3)
+    assert (summary.first_minute, summary.last_minute) == (
+        LOG_START,
+        LOG_START + timedelta(minutes=2),
+    )

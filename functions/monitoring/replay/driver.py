@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitoring.clock import Clock, SystemClock
 from monitoring.replay.aggregate import Aggregator, MinuteBucket
 from monitoring.replay.endpoints import EndpointNamer
 from monitoring.replay.formats import detect_format, make_parser
@@ -275,15 +276,18 @@ def replay_file(
     *,
     progress: Progress | None = None,
     on_notification: Callable[[Notification], None] | None = None,
+    clock: Clock | None = None,
 ) -> ReplaySummary:
     """Replay the log at ``path`` (see the module docstring) and return its summary.
 
     Raises ``ReplayInputError`` when the file cannot be read or its format recognised, and
     ``RuleError`` when ``alerts.yaml`` does not load. Malformed lines are never fatal: they
-    are counted, and the first line numbers kept, in the summary.
+    are counted, and the first line numbers kept, in the summary; a line dated more than a
+    day after ``clock`` (the system clock by default) is one.
     """
     options = options or ReplayOptions()
     began = time.perf_counter()
+    now = (clock or SystemClock()).now()
     tz = load_tz(options.tz)
     with LogSource(path) as source:
         sample = source.head(options.detect_lines)
@@ -293,8 +297,8 @@ def replay_file(
                 f"{path} is one JSON array (gcloud logging read --format=json); "
                 "write one entry per line instead, e.g. with jq -c '.[]'"
             )
-        fmt = options.format or detect_format(sample, tz)
-        parse = make_parser(fmt, tz)
+        fmt = options.format or detect_format(sample, tz, now=now)
+        parse = make_parser(fmt, tz, now=now)
         pipeline = _Pipeline(settings, options, on_notification)
         aggregator = Aggregator(
             horizon_minutes=options.horizon_minutes,

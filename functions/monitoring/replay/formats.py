@@ -13,18 +13,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from monitoring.replay.model import Malformed, ReplayInputError, Request
 from monitoring.replay.timeparse import ClfClock, IsoClock
 
-__all__ = ["FORMATS", "MAX_LATENCY_MS", "Parser", "detect_format", "make_parser"]
+__all__ = ["EARLIEST", "FORMATS", "MAX_LATENCY_MS", "Parser", "detect_format", "make_parser"]
 
 Parser = Callable[[str], Request | None]
 
 # A day: no HTTP server, balancer or proxy we read keeps a request open longer, and a bound
 # keeps a "1e300s" out of the quantile sketch, which reports in finite buckets.
 MAX_LATENCY_MS = 86_400_000.0
+# No HTTP request log predates the web (1990), and a time 0 from an unset clock reads 1970.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+# How far past the replay's clock a line may be: a wrong --tz shifts by up to 14 hours.
+FUTURE_SLACK_S = 86_400.0
 
 
 def _split_request(request: str) -> tuple[str, str]:
@@ -293,10 +297,11 @@ FORMATS: dict[str, Callable[[tzinfo | None], Parser]] = {
 _DETECTION_ORDER = ("haproxy", "heroku", "alb", "gcp", "nginx")
 
 
-def make_parser(name: str, tz: tzinfo | None = None) -> Parser:
+def make_parser(name: str, tz: tzinfo | None = None, *, now: datetime | None = None) -> Parser:
     """Return the parser of format ``name``; raise ``ReplayInputError`` naming the known ones.
 
-    What it returns raises ``Malformed`` for a line whose request fails ``_check``.
+    What it returns raises ``Malformed`` for a line whose request fails ``_check``; a time
+    more than a day after ``now`` fails it too (None: no time is too late).
     """
     try:
         factory = FORMATS[name]
@@ -304,6 +309,8 @@ def make_parser(name: str, tz: tzinfo | None = None) -> Parser:
         known = ", ".join(sorted(FORMATS))
         raise ReplayInputError(f"unknown log format {name!r}; known formats: {known}") from None
     parse = factory(tz)
+    earliest = EARLIEST.timestamp()
+    latest = float("inf") if now is None else now.timestamp() + FUTURE_SLACK_S
 
     def checked(line: str) -> Request | None:
         try:
@@ -312,19 +319,25 @@ def make_parser(name: str, tz: tzinfo | None = None) -> Parser:
             # A conversion a parser fails to guard must cost its line, not the replay.
             raise Malformed(f"unreadable value ({str(error)[:80]})") from None
         if request is not None:
-            _check(request)
+            _check(request, earliest, latest)
         return request
 
     return checked
 
 
-def _check(request: Request) -> None:
+def _check(request: Request, earliest: float, latest: float) -> None:
     """Raise ``Malformed`` unless ``request`` holds values the aggregator can use.
 
+    Its time must lie from ``earliest`` to ``latest``: the replay evaluates every minute
+    between the oldest and newest line, so one line dated 9999 or 0001 made it run for ever.
     A status must be an HTTP status (100 to 599). A latency must be finite and between 0
     and ``MAX_LATENCY_MS``: an infinite one crashed the sketch, a NaN read as 0 ms and a
     negative one dragged the quantiles below zero.
     """
+    if request.at < earliest:
+        raise Malformed(f"time {_day(request.at)} is before {EARLIEST.year}")
+    if request.at > latest:
+        raise Malformed(f"time {_day(request.at)} is more than a day in the future")
     if not 100 <= request.status <= 599:
         raise Malformed(f"status {request.status} is not an HTTP status (100 to 599)")
     latency = request.latency_ms
@@ -333,17 +346,29 @@ def _check(request: Request) -> None:
         raise Malformed(f"latency {latency:,.0f} ms is not between 0 and a day")
 
 
-def detect_format(sample: Iterable[str], tz: tzinfo | None = None) -> str:
+def _day(at: float) -> str:
+    """Return the UTC day of ``at`` ("9999-12-31"), or which end of datetime's range it
+    lies past ("0001-01-01T00:00:00+01:00" is in year 0)."""
+    try:
+        return datetime.fromtimestamp(at, UTC).date().isoformat()
+    except (OverflowError, ValueError, OSError):
+        return "before 0001-01-01" if at < 0 else "after 9999-12-31"
+
+
+def detect_format(
+    sample: Iterable[str], tz: tzinfo | None = None, *, now: datetime | None = None
+) -> str:
     """Return the format that reads the most request lines of ``sample``.
 
-    Raises ``ReplayInputError`` when no format reads a single line.
+    ``now`` bounds the times read as ``make_parser`` does. Raises ``ReplayInputError`` when
+    no format reads a single line.
     """
     lines = [line for line in sample if line.strip()]
     if not lines:
         raise ReplayInputError("the log is empty (or only blank lines): nothing to replay")
     best, best_score = "", 0
     for name in _DETECTION_ORDER:
-        parse = make_parser(name, tz)
+        parse = make_parser(name, tz, now=now)
         score = 0
         for line in lines:
             try:
