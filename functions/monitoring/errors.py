@@ -11,6 +11,7 @@
     ├── RuleError              alerts.yaml does not load (file, line, column)
     ├── DeliveryError          a notifier could not deliver (permanent, retry_after)
     ├── BackupError            a backup, verification or restore step failed
+    ├── MitigationError        a mitigation stopped part-way (says what it did)
     └── EmulatorError          the local stack could not start (says how to fix it)
 
 Messages are short, say what to do where there is an obvious fix, and never contain a
@@ -28,6 +29,7 @@ __all__ = [
     "FirewatchError",
     "Forbidden",
     "InputError",
+    "MitigationError",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
@@ -93,6 +95,10 @@ class DeliveryError(FirewatchError):
 
 
 class BackupError(FirewatchError):
+    pass
+
+
+class MitigationError(FirewatchError):
     pass
 
 

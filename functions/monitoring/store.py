@@ -11,15 +11,28 @@ anonymous credentials; deployed, they use the runtime's service account.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import TYPE_CHECKING, Any
+
+from monitoring.errors import InputError
 
 if TYPE_CHECKING:
     from google.cloud import firestore, storage  # type: ignore[attr-defined]
 
     from monitoring.config import Settings
 
-__all__ = ["Collections", "firestore_client", "storage_client"]
+__all__ = [
+    "Collections",
+    "check_document_id",
+    "document_id_problem",
+    "firestore_client",
+    "storage_client",
+]
+
+# https://firebase.google.com/docs/firestore/quotas#collections_documents_and_fields
+MAX_ID_BYTES = 1500
+_RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 
 
 class Collections:
@@ -47,6 +60,41 @@ class Collections:
     STATUS = "fw_status"
     RESTORES = "fw_restores"
     KPI_STATE = "fw_kpi_state"
+
+
+def document_id_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be a Firestore document id, or None when it can be one.
+
+    Firestore answers such ids with an error about paths or reserved ids, and an id with a
+    '/' silently names a document somewhere else.
+    """
+    if not value:
+        return "it is empty"
+    if "/" in value:
+        return "it contains '/'"
+    if value in (".", ".."):
+        return "'.' and '..' are not ids"
+    if _RESERVED_ID.fullmatch(value):
+        return "ids of the form __name__ are reserved"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, from a command line that was not UTF-8
+        return "it is not UTF-8 text"
+    if size > MAX_ID_BYTES:
+        return f"it is longer than {MAX_ID_BYTES} bytes"
+    return None
+
+
+def check_document_id(value: str, noun: str) -> str:
+    """Return ``value`` when it can be a document id; raise ``InputError`` saying why not.
+
+    ``noun`` names what the id is for, with its article ("an incident id").
+    """
+    problem = document_id_problem(value)
+    if problem is not None:
+        shown = value if len(value) <= 60 else value[:40] + "..."
+        raise InputError(f"{shown!r} is not {noun}: {problem}")
+    return value
 
 
 _lock = threading.Lock()

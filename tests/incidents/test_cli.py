@@ -64,6 +64,54 @@ def test_cli_refuses_bad_input_with_exit_2(cli: CliRunner, args: list[str], mess
     assert message in result.output
 
 
+def _main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    from monitoring.cli import main
+
+    monkeypatch.setattr("sys.argv", ["firewatch", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return int(done.value.code or 0), " ".join(captured.err.split())
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        (
+            "security_lockdown",
+            '{"all": "false", "uids": ["u-1"]}',
+            'error: security_lockdown --params: all must be JSON true or false (not "false")',
+        ),
+        (
+            "security_lockdown",
+            '{"uids": 5}',
+            'error: security_lockdown --params: uids must be a list, e.g. ["u-1"]',
+        ),
+        (
+            "circuit_breaker",
+            '{"flag": "payments", "open": "false"}',
+            'error: circuit_breaker --params: open must be JSON true or false (not "false")',
+        ),
+    ],
+    ids=["all-string", "uids-number", "open-string"],
+)
+def test_mitigate_with_loose_params_is_a_usage_error(
+    cli: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    params: str,
+    message: str,
+) -> None:
+    code, err = _main(
+        monkeypatch, capsys, "incident", "mitigate", kind, "--params", params, "--apply"
+    )
+    assert (code, err) == (2, message)
+
+
 def test_unknown_incident_raises_not_found_for_the_top_level_handler(cli: CliRunner) -> None:
     from monitoring.errors import NotFound
 

@@ -18,7 +18,7 @@ import pytest
 
 from monitoring.clock import ManualClock
 from monitoring.config import Settings
-from monitoring.errors import InputError
+from monitoring.errors import InputError, MitigationError
 from monitoring.incidents import service
 from monitoring.incidents.mitigation import is_flag_open, run_mitigation
 from monitoring.localstack.catchers import HttpReceiver, Reply
@@ -140,6 +140,124 @@ def test_lockdown_revokes_refresh_tokens_through_the_admin_sdk(
 def test_lockdown_needs_users_or_all(settings: Settings, clock: ManualClock) -> None:
     with pytest.raises(InputError, match="uids"):
         run_mitigation(settings, "security_lockdown", {}, now=clock.now(), actor="ana")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"all": "false", "uids": ["u-1"]},
+            'security_lockdown --params: all must be JSON true or false (not "false")',
+        ),
+        ({"uids": "u-1"}, 'security_lockdown --params: uids must be a list, e.g. ["u-1"]'),
+        ({"uids": 5}, 'security_lockdown --params: uids must be a list, e.g. ["u-1"]'),
+        (
+            {"uids": ["u-1", "u-2", "x" * 200]},
+            "security_lockdown --params: uids[2] is not a uid (1 to 128 characters, not blank)",
+        ),
+        ({"uids": ["u-1", 7]}, "security_lockdown --params: uids[1] must be a string"),
+        (
+            {"uids": ["u-1"], "all": True},
+            "security_lockdown --params: give uids=[...] or all=true, not both",
+        ),
+        (
+            {"uid": ["u-1"]},
+            "security_lockdown --params: uid is not one of its parameters",
+        ),
+    ],
+    ids=["all-string", "uids-string", "uids-number", "uid-too-long", "uid-number", "both", "typo"],
+)
+def test_lockdown_refuses_loose_params_before_revoking_anyone(
+    settings: Settings,
+    clock: ManualClock,
+    auth_stand_in: HttpReceiver,
+    params: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(InputError) as refused:
+        run_mitigation(
+            settings, "security_lockdown", params, now=clock.now(), actor="ana", dry_run=False
+        )
+    assert str(refused.value) == message
+    assert auth_stand_in.requests() == []
+    assert list(firestore_client(settings).collection(Collections.AUDIT).stream()) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"flag": "payments", "open": "false"},
+            'circuit_breaker --params: open must be JSON true or false (not "false")',
+        ),
+        (
+            {"flag": "__x__"},
+            "circuit_breaker --params: flag is not a flag name (a Firestore document id, e.g."
+            " payments): ids of the form __name__ are reserved",
+        ),
+        (
+            {"flag": ".."},
+            "circuit_breaker --params: flag is not a flag name (a Firestore document id, e.g."
+            " payments): '.' and '..' are not ids",
+        ),
+        ({"open": True}, "circuit_breaker --params: flag is required"),
+        ({"flag": 3}, "circuit_breaker --params: flag must be a string"),
+    ],
+    ids=["open-string", "reserved-flag", "dot-dot-flag", "no-flag", "flag-number"],
+)
+def test_circuit_breaker_refuses_loose_params(
+    settings: Settings, clock: ManualClock, params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InputError) as refused:
+        run_mitigation(
+            settings, "circuit_breaker", params, now=clock.now(), actor="ana", dry_run=False
+        )
+    assert str(refused.value) == message
+    assert list(firestore_client(settings).collection(Collections.FLAGS).stream()) == []
+
+
+def test_lockdown_stopped_part_way_records_what_it_revoked(
+    settings: Settings, clock: ManualClock, auth_stand_in: HttpReceiver
+) -> None:
+    def refuse_u2(method: str, path: str, body: bytes) -> Reply:
+        uid = json.loads(body)["localId"]
+        if uid == "u-2":
+            return Reply(status=403, body={"error": {"message": "PERMISSION_DENIED"}})
+        return Reply(body={"localId": uid})
+
+    auth_stand_in.respond_with(refuse_u2)
+    incident = service.open_incident(settings, title="Leaked tokens", now=clock.now(), actor="ana")
+
+    with pytest.raises(MitigationError) as stopped:
+        run_mitigation(
+            settings,
+            "security_lockdown",
+            {"uids": ["u-1", "u-2", "u-3"]},
+            now=clock.now(),
+            actor="ana",
+            dry_run=False,
+            incident_id=incident.id,
+        )
+
+    summary = (
+        "revoked the refresh tokens of the first 1 of 3 user(s) (0 not found),"
+        " then stopped by PermissionDeniedError; the other 2 were not revoked"
+    )
+    assert str(stopped.value).startswith(f"security_lockdown: {summary} (")
+    updates = auth_stand_in.requests(
+        f"/identitytoolkit.googleapis.com/v1/projects/{settings.project_id}/accounts:update"
+    )
+    assert [r.json()["localId"] for r in updates] == ["u-1", "u-2"]  # u-3 never tried
+    audit = [d.to_dict() for d in firestore_client(settings).collection(Collections.AUDIT).stream()]
+    assert [(a["action"], a["summary"], a["details"]) for a in audit if a] == [
+        (
+            "mitigation.security_lockdown",
+            summary,
+            {"users": 1, "not_found": 0, "not_revoked": 2, "error": "PermissionDeniedError"},
+        )
+    ]
+    entry = service.get_incident(settings, incident.id).timeline[-1]
+    assert (entry.kind, entry.message, entry.public) == ("mitigation", summary, False)
 
 
 def test_unknown_mitigation_is_refused(settings: Settings, clock: ManualClock) -> None:
