@@ -43,3 +43,30 @@ def test_a_bad_scalar_names_its_variable_without_its_value(
         load_settings()
     assert str(refused.value).startswith(f"invalid configuration: {name}: {expected}")
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "FIREWATCH_HEALTH__ENDPOINTS",
+            '[{"name": "api", "url": "gopher://hunter2"}]',
+            "FIREWATCH_HEALTH__ENDPOINTS[0].url: String should match pattern '^https?://'",
+        ),
+        (
+            "FIREWATCH_BACKUP__USER_COLLECTIONS",
+            '[{"path": "users", "id_is_uid": true}, {"path": "a/b"}]',
+            "FIREWATCH_BACKUP__USER_COLLECTIONS[1].path: Value error, 'a/b' is not a "
+            "collection path (odd number of segments)",
+        ),
+    ],
+    ids=["endpoint-url", "user-collection-path"],
+)
+def test_a_bad_item_of_a_json_value_names_its_variable_and_place(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == f"invalid configuration: {expected}"
+    assert "hunter2" not in str(refused.value)

@@ -109,15 +109,39 @@ def iter_secrets(value: object) -> Iterator[SecretStr]:
             yield from iter_secrets(item)
 
 
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """Return the variable that holds the value at ``loc``, then the place inside that value.
+
+    A list or object is one variable holding JSON, so an endpoint's bad URL is
+    ``FIREWATCH_HEALTH__ENDPOINTS[0].url``, not a variable that does not exist.
+    """
+    head = str(loc[0]).upper() if loc else ""
+    if head.startswith(ENV_PREFIX) or head == "GCLOUD_PROJECT":  # read under an alias
+        return head + _inside(loc[1:])
+    model: type[BaseModel] | None = Settings
+    names: list[str] = []
+    for part in loc:
+        fields = model.model_fields if model is not None else {}
+        if not isinstance(part, str) or part not in fields:
+            break
+        names.append(part.upper())
+        annotation = fields[part].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            model = None
+    return ENV_PREFIX + "__".join(names) + _inside(loc[len(names) :])
+
+
+def _inside(loc: tuple[int | str, ...]) -> str:
+    # "[key]" is pydantic's marker for a problem with a dict key rather than its value.
+    parts = [f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc]
+    return "".join(part for part in parts if part != ".[key]")
+
+
 def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        path = [str(part) for part in problem["loc"]]
-        name = path[0].upper()
-        if not name.startswith(ENV_PREFIX) and name not in {"GCLOUD_PROJECT"}:
-            name = ENV_PREFIX + "__".join(part.upper() for part in path)
-        # Never echo the input: it may be a secret.
-        lines.append(f"{name}: {problem['msg']}")
+    # Never echo the input: it may be a secret.
+    lines = [f"{_variable(problem['loc'])}: {problem['msg']}" for problem in error.errors()]
     return "invalid configuration: " + "; ".join(lines)
 
 
