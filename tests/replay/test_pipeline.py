@@ -124,3 +124,38 @@ def test_a_replay_keeps_its_incidents_apart_from_the_live_ones(
     assert tick(live, wall).closed == []
     assert get_incident(live, replayed[0].id).status == "monitoring"
     assert tick(live, LOG_START + timedelta(hours=2), origin="replay").closed == [replayed[0].id]
+
+
+def test_a_second_replay_of_another_period_sends_its_own_alerts(
+    settings: Settings, tmp_path: Path, mailbox: MailCatcher, write: Callable[..., Path]
+) -> None:
+    # Each replay keeps alert state in memory, so both count their first episode as 1; the
+    # outbox must still tell the two episodes apart and deliver the second one's messages.
+    from monitoring.replay.synthetic import demo_requests
+
+    live = _live_settings(settings, tmp_path, mailbox)
+    first = write("nginx", outage_log(minutes=20, per_minute=30), name="monday.log")
+    later = list(
+        demo_requests(
+            LOG_START + timedelta(days=1), 20, 30, outage_start=8, outage_minutes=5,
+            outage_error_ratio=0.6,
+        )
+    )  # fmt: skip
+    second = write("nginx", later, name="tuesday.log")
+
+    def delivered() -> list[str]:
+        db = firestore_client(live)
+        records = [doc.to_dict() or {} for doc in db.collection(Collections.DELIVERIES).stream()]
+        return sorted(
+            r["status"]
+            for r in records
+            if r["title"].endswith("api_error_ratio_high") and "Incident" not in r["title"]
+        )
+
+    replay_file(live, first, ReplayOptions())
+    after_first = delivered()
+    summary = replay_file(live, second, ReplayOptions())
+
+    assert set(after_first) == {"firing", "resolved"}
+    assert len(summary.alerts) == 1
+    assert delivered() == sorted(after_first * 2)

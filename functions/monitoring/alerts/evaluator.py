@@ -442,7 +442,7 @@ def _deliver(
 ) -> None:
     state, kind = item.step.state, item.step.notify
     assert kind is not None
-    key = f"alert:{item.fp}:{state.episode}:{kind}"
+    key = f"alert:{item.fp}:{state.episode_id}:{kind}"
     if kind == "repeat":
         key = f"{key}:{state.repeats + 1}"
     reason = (
@@ -535,7 +535,7 @@ def _retired_notification(state: AlertState, key: str, now: datetime) -> Notific
     )
     return Notification(
         key=key,
-        dedup_key=f"alert:{state.fingerprint}:{state.episode}",
+        dedup_key=f"alert:{state.fingerprint}:{state.episode_id}",
         kind="alert",
         status="resolved",
         severity=state.severity,
@@ -580,7 +580,7 @@ def build_notification(
     fields["rule version"] = rule.version
     return Notification(
         key=key,
-        dedup_key=f"alert:{state.fingerprint}:{state.episode}",
+        dedup_key=f"alert:{state.fingerprint}:{state.episode_id}",
         kind="alert",
         status="resolved" if kind == "resolved" else "firing",
         severity=state.severity,

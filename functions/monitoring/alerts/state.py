@@ -75,6 +75,17 @@ class AlertState:
     def fingerprint(self) -> str:
         return fingerprint(self.rule, self.labels)
 
+    @property
+    def episode_id(self) -> str:
+        """Return what names the current firing episode in notification keys.
+
+        The episode number alone repeats whenever state starts afresh (a replay's store in
+        memory, a cleared ``fw_alert_state``); the outbox would then take the new episode's
+        messages for the old one's and send nothing. When it fired does not repeat.
+        """
+        fired = f"{self.fired_at:%Y%m%dT%H%MZ}" if self.fired_at else "never"
+        return f"{self.episode}@{fired}"
+
     def to_doc(self) -> dict[str, Any]:
         return asdict(self)
 
