@@ -8,7 +8,9 @@ Steps of ``replay_file``:
 3. when a minute closes, in time order: record each request as an API performance event in
    the KPI recorder, flush the minute's rollups to Firestore as a live instance would, run
    the alert evaluator at the end of that minute with the rules of ``alerts.yaml``, run the
-   incident tick, and deliver what was queued (in a dry run, only collect it);
+   incident tick, and deliver what was queued (in a dry run, only collect it); of a long run
+   of minutes without requests, only as many as the rules and incidents need
+   (``_quiet_minutes``, a day at least) are closed, and the rest is skipped;
 4. summarise lines, traffic, latency and the alert timeline.
 
 Alert state is always kept in memory for the replay: its clock is the log's, while the live
@@ -25,15 +27,16 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitoring.clock import Clock, SystemClock
-from monitoring.replay.aggregate import Aggregator, MinuteBucket
+from monitoring.replay.aggregate import QUIET_MINUTES, Aggregator, MinuteBucket
 from monitoring.replay.endpoints import EndpointNamer
 from monitoring.replay.formats import detect_format, make_parser
 from monitoring.replay.model import ReplayInputError
@@ -43,7 +46,7 @@ from monitoring.replay.timeparse import load_tz
 
 if TYPE_CHECKING:
     from monitoring.alerts.evaluator import EvaluationResult, Sink
-    from monitoring.alerts.rules import RuleSet
+    from monitoring.alerts.rules import Rule, RuleSet
     from monitoring.alerts.state import StateStore
     from monitoring.config import Settings
     from monitoring.kpi.recorder import Recorder
@@ -71,6 +74,9 @@ class ReplayOptions:
     max_endpoints: int = 50  # distinct endpoint labels before the rest become "other"
     keep_line_numbers: int = 20  # rejected / late line numbers kept for the report
     detect_lines: int = 50
+    # Minutes without requests in a row evaluated one by one, raised to what the rules and
+    # incidents need (``_quiet_minutes``); the rest of a longer gap is skipped.
+    quiet_minutes: int = QUIET_MINUTES
 
 
 class _Pipeline:
@@ -269,6 +275,31 @@ class _Pipeline:
                 episode.peak_value = state.value
 
 
+def _quiet_minutes(settings: Settings, options: ReplayOptions, rules: RuleSet | None) -> int:
+    """Return how many minutes without requests in a row are evaluated one by one.
+
+    Past the longest window, ``for`` and ``keep_firing_for`` of every rule, each evaluation
+    of a quiet minute reads only empty windows and gives the same result, and past the
+    incidents' quiet period no incident is left to close; the rest of a gap can be skipped.
+    ``options.quiet_minutes`` is the floor. A ``trend`` baseline's past days are not
+    counted: once its current window is empty its value holds until the baseline empties
+    too, days later, and that change is left to the next request.
+    """
+    needed = [options.quiet_minutes, settings.incidents.quiet_period_minutes]
+    needed.extend(_rule_minutes(rule) for rule in (rules.rules if rules else ()))
+    return max(needed)
+
+
+def _rule_minutes(rule: Rule) -> int:
+    """Return the minutes after which a rule evaluated over quiet minutes stops changing."""
+    windows = [
+        timedelta(days=1) if agg.window == "today" else agg.window + agg.shift
+        for agg in rule.condition.selectors()
+    ]
+    span = max(windows, default=timedelta(0)) + rule.for_ + rule.spec.keep_firing_for
+    return math.ceil(span / timedelta(minutes=1))
+
+
 def replay_file(
     settings: Settings,
     path: Path,
@@ -305,6 +336,7 @@ def replay_file(
             keep_requests=True,
             on_minute=pipeline,
             keep_line_numbers=options.keep_line_numbers,
+            quiet_minutes=_quiet_minutes(settings, options, pipeline.rules),
         )
         lines = source.lines()
         while chunk := list(itertools.islice(lines, _CHUNK_LINES)):
@@ -322,7 +354,7 @@ def replay_file(
     summary.evaluations = pipeline.evaluations
     summary.evaluation_errors = pipeline.evaluation_errors
     summary.refused_events = pipeline.refused
-    summary.warnings = pipeline.warnings
+    summary.warnings = [*pipeline.warnings, *summary.warnings]
     summary.endpoints_other = pipeline.namer.overflowed
     summary.duration_s = round(time.perf_counter() - began, 3)
     logger.info(

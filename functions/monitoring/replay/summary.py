@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
@@ -62,6 +61,8 @@ class ReplaySummary(BaseModel):
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+    quiet_minutes: int = 0  # minutes without requests in a row closed and evaluated
+    quiet_minutes_skipped: int = 0  # minutes of longer gaps past those: not evaluated
     minutes: list[MinuteFigures] = Field(default_factory=list)
     alerts: list[AlertEpisode] = Field(default_factory=list)
     notifications: list[SentNotification] = Field(default_factory=list)
@@ -75,6 +76,34 @@ class ReplaySummary(BaseModel):
 
 def _at(minute: int) -> datetime:
     return datetime.fromtimestamp(minute * 60, UTC)
+
+
+def _median_with_zeros(counts: list[int], zeros: int) -> float:
+    """Return the median of ``counts`` and ``zeros`` more zeros, without building them."""
+    ordered = sorted(counts)
+    size = len(ordered) + zeros
+
+    def at(rank: int) -> int:
+        return 0 if rank < zeros else ordered[rank - zeros]
+
+    middle = size // 2
+    return float(at(middle)) if size % 2 else (at(middle - 1) + at(middle)) / 2
+
+
+def _gap_warnings(aggregator: Aggregator) -> list[str]:
+    warnings = [
+        f"no requests from {_at(gap.quiet_from):%Y-%m-%d %H:%M}Z to "
+        f"{_at(gap.resumed_at):%Y-%m-%d %H:%M}Z: after {gap.skipped_from - gap.quiet_from:,} "
+        f"quiet minutes the replay skipped {gap.resumed_at - gap.skipped_from:,} "
+        "(not evaluated) to the next request"
+        for gap in aggregator.gaps
+    ]
+    listed = sum(gap.resumed_at - gap.skipped_from for gap in aggregator.gaps)
+    if aggregator.skipped_minutes > listed:
+        warnings.append(
+            f"{aggregator.skipped_minutes - listed:,} more quiet minutes skipped in later gaps"
+        )
+    return warnings
 
 
 def summarise(aggregator: Aggregator, *, path: str, fmt: str) -> ReplaySummary:
@@ -94,6 +123,9 @@ def summarise(aggregator: Aggregator, *, path: str, fmt: str) -> ReplaySummary:
         late_lines=list(stats.late_lines),
         requests=aggregator.requests,
         errors=aggregator.errors,
+        quiet_minutes=aggregator.quiet_minutes,
+        quiet_minutes_skipped=aggregator.skipped_minutes,
+        warnings=_gap_warnings(aggregator),
         minutes=[
             MinuteFigures(minute=_at(m.minute), requests=m.requests, errors=m.errors)
             for m in minutes
@@ -103,8 +135,11 @@ def summarise(aggregator: Aggregator, *, path: str, fmt: str) -> ReplaySummary:
         peak = max(minutes, key=lambda m: m.requests)
         summary.first_minute, summary.last_minute = _at(minutes[0].minute), _at(minutes[-1].minute)
         summary.peak_rpm, summary.peak_minute = peak.requests, _at(peak.minute)
-        # Minutes without requests inside the log's span count: a dead minute is traffic too.
-        summary.median_rpm = float(statistics.median(m.requests for m in minutes))
+        # Minutes without requests inside the log's span count: a dead minute is traffic too,
+        # skipped or not.
+        summary.median_rpm = _median_with_zeros(
+            [m.requests for m in minutes], aggregator.skipped_minutes
+        )
     if aggregator.requests:
         summary.error_ratio = aggregator.errors / aggregator.requests
     sketch = aggregator.sketch
