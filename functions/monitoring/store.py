@@ -58,6 +58,7 @@ class Collections:
     RATE_LIMITS = "fw_rate_limits"
     FLAGS = "fw_flags"
     STATUS = "fw_status"
+    SENT = "fw_sent"  # per-recipient send records of channels without keys (SMS)
     RESTORES = "fw_restores"
     KPI_STATE = "fw_kpi_state"
 

@@ -366,3 +366,24 @@ def test_slack_escapes_markup_in_alert_text(
 
     blocks = str(receiver.requests(slack.path)[0].json()["attachments"][0]["blocks"])
     assert "p99 &gt; 2s &lt;b&gt;&amp;&lt;/b&gt;" in blocks
+
+
+def test_sms_retry_texts_only_the_numbers_still_owed(
+    make_ctx: Callable[..., Context], receiver: HttpReceiver
+) -> None:
+    sms = CHANNELS[1]
+    numbers = ["+15550000001", "+15550000002", "+15550000003"]
+    config = sms.config.model_copy(update={"api_base": receiver.url, "to": numbers})
+    ctx = make_ctx(call_attempts=1)
+    notifier = build_notifier("sms", config, ctx)
+    # The second number fails (503), then the retry of the whole message goes through.
+    receiver.script(sms.path, Reply(201), Reply(503), Reply(201), Reply(201))
+
+    with pytest.raises(DeliveryError):
+        notifier.send(message())
+    notifier.send(message())
+
+    from urllib.parse import parse_qs
+
+    sent_to = [parse_qs(r.body.decode())["To"][0] for r in receiver.requests(sms.path)]
+    assert sent_to == [numbers[0], numbers[1], numbers[1], numbers[2]]

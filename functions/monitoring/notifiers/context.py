@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from monitoring.logs import register_secrets
 from monitoring.notifiers.http import HttpTransport, RetryPolicy
+from monitoring.notifiers.ledger import MemoryLedger, SentLedger
 from monitoring.notifiers.render import Renderer, renderer
 from monitoring.notifiers.settings import NotifySettings
 
@@ -31,6 +32,8 @@ class Context:
     # Set in local mode: every receiver is sent to the dev catchers instead (see jobs).
     dev_url: str | None = None
     timeout_s: float | None = None
+    # Recipients already reached, for channels without idempotency keys (SMS).
+    ledger: SentLedger = field(default_factory=MemoryLedger)
 
     @property
     def renderer(self) -> Renderer:

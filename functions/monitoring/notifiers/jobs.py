@@ -104,7 +104,11 @@ def context_for(settings: Settings) -> Context:
     catch_all = notify.dev_catch_all
     if catch_all is None:
         catch_all = settings.environment == "local" and dev_url is not None
-    return Context(settings=notify, dev_url=dev_url if catch_all else None)
+    from monitoring.notifiers.ledger import FirestoreLedger
+
+    return Context(
+        settings=notify, dev_url=dev_url if catch_all else None, ledger=FirestoreLedger(settings)
+    )
 
 
 def drain_outbox(

@@ -17,6 +17,7 @@ import httpx
 from monitoring.errors import DeliveryError
 from monitoring.notifiers.base import Message, mask_address, raise_unconfigured
 from monitoring.notifiers.context import Context
+from monitoring.notifiers.ledger import recipient_key
 from monitoring.notifiers.routing import SmsReceiver
 
 __all__ = ["SmsNotifier", "fit"]
@@ -98,9 +99,13 @@ class SmsNotifier:
         sid, token, sender = self.credentials
         url = f"{self.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
         body = self.text(message)
-        # TODO: a retry after one of several numbers failed sends again to those that
-        # succeeded; Twilio has no idempotency key to prevent the duplicate.
+        # Twilio has no idempotency key: the ledger remembers which numbers a message
+        # reached, so the retry after one number failed texts only the ones still owed.
         for number in self.to:
+            done = recipient_key(f"{message.key}:{message.status}", number)
+            if self.ctx.ledger.sent(done):
+                continue
             self.transport.post(
                 url, data={"To": number, "From": sender, "Body": body}, auth=(sid, token)
             )
+            self.ctx.ledger.record(done)
