@@ -226,3 +226,62 @@ def test_run_beside_a_dead_dev_host_runs_in_process(
     # The in-process path answered (it knows the scheduled functions), not the dead URL.
     assert code == 2
     assert "no scheduled function named 'nosuch'; choose one of" in " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        (
+            "FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS",
+            '[["oncall-slack"], ["oncall-slakc"]]',
+            "FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS[1]: alerts.yaml defines no receiver"
+            " 'oncall-slakc' (it has oncall-email, oncall-slack, oncall-sms)",
+        ),
+        (
+            "FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS",
+            "[[]]",
+            "FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS[0] is an empty list; name at least one"
+            " receiver of alerts.yaml",
+        ),
+        (
+            "FIREWATCH_MAINTENANCE__REPORT_RECEIVERS",
+            '["oncall-mail"]',
+            "FIREWATCH_MAINTENANCE__REPORT_RECEIVERS: alerts.yaml defines no receiver"
+            " 'oncall-mail' (it has oncall-email, oncall-slack, oncall-sms)",
+        ),
+        (
+            "FIREWATCH_MAINTENANCE__SUMMARY_RECEIVERS",
+            '["oncall-slack", "chat"]',
+            "FIREWATCH_MAINTENANCE__SUMMARY_RECEIVERS: alerts.yaml defines no receiver"
+            " 'chat' (it has oncall-email, oncall-slack, oncall-sms)",
+        ),
+    ],
+    ids=["escalation-typo", "escalation-empty", "report", "summary"],
+)
+def test_alerts_validate_names_a_configured_receiver_alerts_yaml_lacks(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    problem: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, out = _main_stdout(monkeypatch, capsys, "alerts", "validate", "alerts.yaml", "--json")
+    assert code == 1
+    assert json.loads(out)["problems"] == [
+        {"file": "alerts.yaml", "line": 1, "column": 1, "message": problem}
+    ]
+
+    code, out = _main_stdout(monkeypatch, capsys, "alerts", "validate", "alerts.yaml")
+    assert (code, out) == (1, f"alerts.yaml:1:1: {problem}\n")
+
+
+def test_alerts_validate_accepts_known_receiver_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS", '[["oncall-slack"]]')
+    monkeypatch.setenv("FIREWATCH_MAINTENANCE__SUMMARY_RECEIVERS", "[]")
+    monkeypatch.setattr("sys.argv", ["firewatch", "alerts", "validate", "alerts.yaml", "--json"])
+    main()  # exit status 0: it returns
+    checked = json.loads(capsys.readouterr().out)
+    assert (checked["ok"], checked["problems"]) == (True, [])

@@ -13,10 +13,10 @@ variable, so a wrong value is reported when a function starts, not at 2 AM.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,7 +30,19 @@ from monitoring.kpi.settings import KpiSettings
 from monitoring.maintenance.settings import MaintenanceSettings
 from monitoring.notifiers.settings import NotifySettings
 
-__all__ = ["FUNCTIONS_DIR", "Settings", "cached_settings", "iter_secrets", "load_settings"]
+if TYPE_CHECKING:
+    from monitoring.alerts.rules import Problem
+
+__all__ = [
+    "FUNCTIONS_DIR",
+    "Settings",
+    "cached_settings",
+    "check_receivers",
+    "iter_secrets",
+    "load_settings",
+    "receiver_list_problem",
+    "receiver_problems",
+]
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "FIREWATCH_"
@@ -174,3 +186,59 @@ def _describe_undecodable(message: str) -> str:
 def cached_settings() -> Settings:
     """Return the settings of this process (entry points read them once per instance)."""
     return load_settings()
+
+
+# Receiver names in settings ---------------------------------------------------------------
+# Settings name receivers of alerts.yaml, which loads separately (and changes without a
+# deploy): the two are compared here, so a typo is reported by `firewatch alerts validate`
+# and where the names are used, not discovered when an escalation reaches nobody.
+
+
+def receiver_list_problem(
+    variable: str, names: Sequence[str], known: Collection[str], *, may_be_empty: bool = True
+) -> str | None:
+    """Return why receiver list ``variable`` cannot be sent to, or None when it can."""
+    if not names and not may_be_empty:
+        return f"{variable} is an empty list; name at least one receiver of alerts.yaml"
+    unknown = [name for name in names if name not in known]
+    if not unknown:
+        return None
+    return (
+        f"{variable}: alerts.yaml defines no receiver {', '.join(map(repr, unknown))}"
+        f" (it has {', '.join(sorted(known)) or 'none'})"
+    )
+
+
+def receiver_problems(settings: Settings, known: Collection[str]) -> list[str]:
+    """Return one sentence per receiver setting that names a receiver ``known`` lacks.
+
+    An escalation step without a receiver is a problem too: it would escalate to nobody.
+    """
+    incidents, maintenance = settings.incidents, settings.maintenance
+    lists: list[tuple[str, list[str] | None, bool]] = [
+        ("FIREWATCH_INCIDENTS__RECEIVERS", incidents.receivers, True),
+        ("FIREWATCH_MAINTENANCE__REPORT_RECEIVERS", maintenance.report_receivers, True),
+        ("FIREWATCH_MAINTENANCE__SUMMARY_RECEIVERS", maintenance.summary_receivers, True),
+    ]
+    lists += [
+        (f"FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS[{i}]", names, False)
+        for i, names in enumerate(incidents.escalation_receivers)
+    ]
+    problems = []
+    for variable, names, may_be_empty in lists:
+        if names is None:  # routed by alerts.yaml's routes
+            continue
+        problem = receiver_list_problem(variable, names, known, may_be_empty=may_be_empty)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def check_receivers(settings: Settings, path: Path) -> list[Problem]:
+    """Return the receiver settings that the alerts file at ``path`` does not define, as
+    problems of that file (for ``firewatch alerts validate``)."""
+    from monitoring.alerts.rules import Problem
+    from monitoring.notifiers.routing import load_routing
+
+    known = load_routing(path).receivers
+    return [Problem(str(path), 1, 1, problem) for problem in receiver_problems(settings, known)]

@@ -193,6 +193,61 @@ def test_missed_response_target_escalates_to_the_next_receiver(
     assert [e.kind for e in after.timeline].count("escalated") == 2
 
 
+KNOWN = "(it has oncall-email, oncall-slack, oncall-sms)"
+
+
+@pytest.mark.parametrize(
+    ("steps", "why"),
+    [
+        (
+            [["oncall-slakc"]],
+            "FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS[0]: alerts.yaml defines no receiver"
+            f" 'oncall-slakc' {KNOWN}",
+        ),
+        (
+            [[]],
+            "FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS[0] is an empty list; name at least one"
+            " receiver of alerts.yaml",
+        ),
+    ],
+    ids=["typo", "empty-step"],
+)
+def test_escalation_to_no_known_receiver_stays_due_and_says_why_once(
+    settings: Settings,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    steps: list[list[str]],
+    why: str,
+) -> None:
+    settings.incidents.escalation_receivers = steps
+    incident = service.open_incident(
+        settings, title="Checkout down", now=clock.now(), actor="ana", priority="P0"
+    )
+    clock.advance(minutes=15)
+
+    with caplog.at_level("ERROR", logger="monitoring.incidents.service"):
+        ticked = service.tick(settings, clock.now())
+    assert (ticked.escalated, ticked.unescalated) == ([], [incident.id])
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"incident {incident.id} not escalated: {why}"
+    ]
+    assert f"incident:{incident.id}:escalation:1" not in outbox_keys(settings)
+    clock.advance(minutes=1)
+    assert service.tick(settings, clock.now()).unescalated == [incident.id]
+
+    stuck = service.get_incident(settings, incident.id)
+    assert stuck.escalation_level == 0
+    assert [(e.kind, e.message) for e in stuck.timeline if "escalat" in e.kind] == [
+        ("escalation_failed", f"Response target of 15 min missed; cannot escalate: {why}")
+    ]
+
+    settings.incidents.escalation_receivers = [["oncall-slack"]]
+    clock.advance(minutes=1)
+    assert service.tick(settings, clock.now()).escalated == [incident.id]
+    assert outbox_keys(settings)[f"incident:{incident.id}:escalation:1"] == ["oncall-slack"]
+    assert service.get_incident(settings, incident.id).escalation_blocked is None
+
+
 def test_acknowledged_incident_does_not_escalate(settings: Settings, clock: ManualClock) -> None:
     settings.incidents.escalation_receivers = [["oncall-slack"]]
     incident = service.open_incident(

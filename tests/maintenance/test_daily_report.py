@@ -187,6 +187,29 @@ def test_rerunning_the_day_overwrites_the_report_and_sends_nothing_new(
     assert len(list(db.collection(Collections.OUTBOX).stream())) == 2  # email + summary, once
 
 
+def test_a_summary_receiver_alerts_yaml_lacks_is_named_and_the_email_still_goes(
+    report_settings: Settings, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    report_settings.maintenance.summary_receivers = ["oncall-slakc"]
+    quick = [("kpis", "KPIs", lambda: Section(key="kpis", title="KPIs", summary="fine"))]
+    with caplog.at_level("ERROR", logger="monitoring.maintenance.jobs"):
+        report = jobs.build_daily(report_settings, clock.now(), parts=quick)
+
+    db = firestore_client(report_settings)
+    assert [d.id for d in db.collection(Collections.REPORTS).stream()] == [report.id]
+    outbox = [d.to_dict() or {} for d in db.collection(Collections.OUTBOX).stream()]
+    assert [(o["key"], sorted(o["receivers"])) for o in outbox] == [
+        (f"report:{report.id}", ["oncall-email"])
+    ]
+    [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged.getMessage() == f"could not queue report {report.id}"
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == (
+        f"report {report.id}: FIREWATCH_MAINTENANCE__SUMMARY_RECEIVERS: alerts.yaml defines no"
+        " receiver 'oncall-slakc' (it has oncall-email, oncall-slack, oncall-sms)"
+    )
+
+
 @pytest.mark.parametrize(
     ("statement", "flagged"),
     [

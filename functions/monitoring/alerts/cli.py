@@ -68,10 +68,13 @@ def validate(
     Example: firewatch alerts validate alerts.yaml
     """
     from monitoring.alerts.rules import check_rules
+    from monitoring.config import check_receivers
 
     settings = _settings()
     path = file or settings.alerts_file
     ruleset, problems = check_rules(path, settings)
+    if ruleset is not None and (problems := check_receivers(settings, path)):
+        ruleset = None  # the rules load, but a setting names a receiver the file lacks
     if as_json:
         emit_json(
             {

@@ -33,6 +33,7 @@ EntryKind = Literal[
     "acknowledged",
     "priority",
     "escalated",
+    "escalation_failed",
     "reminder",
     "mitigation",
     "resolved",
@@ -83,6 +84,9 @@ class Incident(BaseModel):
     active_alerts: list[str] = Field(default_factory=list)
     alerts: list[str] = Field(default_factory=list)
     escalation_level: int = 0
+    # Why the due escalation cannot be sent (a receiver alerts.yaml lacks); kept so the
+    # timeline says it once, not every minute.
+    escalation_blocked: str | None = None
     last_public_update_at: datetime | None = None
     reminders_sent: int = 0
     last_reminder_at: datetime | None = None

@@ -71,6 +71,8 @@ _P0_IMPACTS = {"outage", "security", "data_loss", "breach"}
 @dataclass
 class TickResult:
     escalated: list[str] = field(default_factory=list)
+    # Due for escalation, but a receiver of the step is not in alerts.yaml: still due.
+    unescalated: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
 
@@ -461,6 +463,14 @@ def tick(settings: Settings, now: datetime, *, origin: str = "") -> TickResult:
         if "closed" in outcome:
             result.closed.append(updated.id)
             _notify(settings, updated, "resolved", now)
+        if "unescalated" in outcome:
+            result.unescalated.append(updated.id)
+            logger.error(
+                "incident %s not escalated: %s",
+                updated.id,
+                outcome["unescalated"],
+                extra={"incident": updated.id},
+            )
         if "escalated" in outcome:
             result.escalated.append(updated.id)
             _send(settings, outcome["escalated"], outcome["escalation_receivers"], now)
@@ -510,22 +520,7 @@ def _tick_one(
         and level < len(config.escalation_receivers)
         and now >= incident.opened_at + target * (level + 1)
     ):
-        receivers = config.escalation_receivers[level]
-        incident.escalation_level = level + 1
-        incident.add(
-            now,
-            "escalated",
-            f"Response target of {_human(target)} missed; escalated to {', '.join(receivers)}",
-            SYSTEM_ACTOR,
-        )
-        outcome["escalated"] = _notice(
-            incident,
-            now,
-            key=f"incident:{incident.id}:escalation:{level + 1}",
-            title=f"[{incident.priority}] Unacknowledged incident: {incident.title}",
-            summary=f"No one acknowledged {incident.id} within {_human(target)}.",
-        )
-        outcome["escalation_receivers"] = receivers
+        _escalate(settings, incident, now, target, outcome)
 
     interval = timedelta(minutes=config.status_update_minutes.get(incident.priority, 60))
     last_update = incident.last_public_update_at or incident.opened_at
@@ -545,6 +540,56 @@ def _tick_one(
             ),
             severity="warning",
         )
+
+
+def _escalate(
+    settings: Settings,
+    incident: Incident,
+    now: datetime,
+    target: timedelta,
+    outcome: dict[str, Any],
+) -> None:
+    from monitoring.config import receiver_list_problem
+    from monitoring.notifiers.outbox import routing_for
+
+    level = incident.escalation_level
+    receivers = settings.incidents.escalation_receivers[level]
+    # Checked before the escalation is recorded: the notice is queued after the commit, and
+    # a name the outbox refuses there would leave an escalation no one received.
+    blocked = receiver_list_problem(
+        f"FIREWATCH_INCIDENTS__ESCALATION_RECEIVERS[{level}]",
+        receivers,
+        routing_for(settings).receivers,
+        may_be_empty=False,
+    )
+    if blocked is not None:
+        outcome["unescalated"] = blocked
+        if incident.escalation_blocked != blocked:
+            incident.escalation_blocked = blocked
+            incident.add(
+                now,
+                "escalation_failed",
+                f"Response target of {_human(target)} missed; cannot escalate: {blocked}",
+                SYSTEM_ACTOR,
+            )
+        return
+
+    incident.escalation_level = level + 1
+    incident.escalation_blocked = None
+    incident.add(
+        now,
+        "escalated",
+        f"Response target of {_human(target)} missed; escalated to {', '.join(receivers)}",
+        SYSTEM_ACTOR,
+    )
+    outcome["escalated"] = _notice(
+        incident,
+        now,
+        key=f"incident:{incident.id}:escalation:{level + 1}",
+        title=f"[{incident.priority}] Unacknowledged incident: {incident.title}",
+        summary=f"No one acknowledged {incident.id} within {_human(target)}.",
+    )
+    outcome["escalation_receivers"] = receivers
 
 
 def _human(delta: timedelta) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from monitoring.errors import ConfigError
 from monitoring.store import Collections, firestore_client
 
 if TYPE_CHECKING:
@@ -136,9 +137,14 @@ def render_summary(report: Report) -> str:
 
 def send_report(settings: Settings, report: Report, now: datetime) -> list[str]:
     """Queue the HTML email to the report receivers and the short summary to the summary
-    receivers; return the outbox ids. Keys are per report, so a re-run sends nothing new."""
+    receivers; return the outbox ids. Keys are per report, so a re-run sends nothing new.
+
+    A receiver list naming a receiver alerts.yaml lacks is skipped and the other one still
+    sent; then ``ConfigError`` names the setting.
+    """
+    from monitoring.config import receiver_list_problem
     from monitoring.notifiers.model import Notification
-    from monitoring.notifiers.outbox import enqueue
+    from monitoring.notifiers.outbox import enqueue, routing_for
 
     config = settings.maintenance
     severity = {"ok": "info", "skipped": "info", "warn": "warning"}.get(report.status, "critical")
@@ -152,23 +158,34 @@ def send_report(settings: Settings, report: Report, now: datetime) -> list[str]:
         "ends_at": report.period_end,
         "created_at": now,
     }
-    sent = []
-    if config.report_receivers is None or config.report_receivers:
-        full = Notification(
-            key=f"report:{report.id}",
-            title=report.title,
-            summary=render_summary(report),
-            description=render_text(report),
-            html=render_html(report),
-            **common,
-        )
-        sent.append(enqueue(settings, full, config.report_receivers, now=now))
-    if config.summary_receivers is None or config.summary_receivers:
-        short = Notification(
-            key=f"report:{report.id}:summary",
-            title=report.title,
-            summary=render_summary(report),
-            **common,
-        )
-        sent.append(enqueue(settings, short, config.summary_receivers, now=now))
+    full = Notification(
+        key=f"report:{report.id}",
+        title=report.title,
+        summary=render_summary(report),
+        description=render_text(report),
+        html=render_html(report),
+        **common,
+    )
+    short = Notification(
+        key=f"report:{report.id}:summary",
+        title=report.title,
+        summary=render_summary(report),
+        **common,
+    )
+
+    known = routing_for(settings).receivers
+    sent, problems = [], []
+    for variable, receivers, notification in (
+        ("FIREWATCH_MAINTENANCE__REPORT_RECEIVERS", config.report_receivers, full),
+        ("FIREWATCH_MAINTENANCE__SUMMARY_RECEIVERS", config.summary_receivers, short),
+    ):
+        if receivers == []:
+            continue  # an empty list sends nothing; None routes by alerts.yaml
+        problem = receiver_list_problem(variable, receivers or [], known)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        sent.append(enqueue(settings, notification, receivers, now=now))
+    if problems:
+        raise ConfigError(f"report {report.id}: {'; '.join(problems)}")
     return sent
