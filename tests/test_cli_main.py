@@ -285,3 +285,13 @@ def test_alerts_validate_accepts_known_receiver_settings(
     main()  # exit status 0: it returns
     checked = json.loads(capsys.readouterr().out)
     assert (checked["ok"], checked["problems"]) == (True, [])
+
+
+def test_expiring_a_silence_by_a_reserved_id_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _main(monkeypatch, capsys, "alerts", "silence", "expire", "__x__")
+    assert (code, " ".join(err.split())) == (
+        2,
+        "error: '__x__' is not a silence id: ids of the form __name__ are reserved",
+    )

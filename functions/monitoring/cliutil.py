@@ -15,7 +15,17 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-__all__ = ["EXIT_BAD", "EXIT_OK", "EXIT_USAGE", "console", "emit_json", "fail", "state"]
+__all__ = [
+    "EXIT_BAD",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "console",
+    "document_id",
+    "document_path",
+    "emit_json",
+    "fail",
+    "state",
+]
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -49,3 +59,29 @@ def fail(message: str, code: int = EXIT_BAD) -> NoReturn:
 
 def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def document_id(value: str, noun: str) -> str:
+    """Return ``value`` when it can be a Firestore document id; else fail with exit 2.
+
+    ``noun`` has its article: "an incident id". Without this check Firestore answers an
+    empty, reserved or '/'-holding id with a paragraph about paths.
+    """
+    from monitoring.errors import InputError
+    from monitoring.store import check_document_id
+
+    try:
+        return check_document_id(value, noun)
+    except InputError as error:
+        fail(str(error), EXIT_USAGE)
+
+
+def document_path(value: str, option: str) -> str:
+    """Return ``value`` when it is a document path (``prompts/p1``); else fail with exit 2."""
+    from monitoring.errors import InputError
+    from monitoring.store import check_document_path
+
+    try:
+        return check_document_path(value)
+    except InputError as error:
+        fail(f"{option} {error}", EXIT_USAGE)

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Collections",
     "check_document_id",
+    "check_document_path",
     "document_id_problem",
+    "document_path_problem",
     "firestore_client",
     "storage_client",
 ]
@@ -86,6 +88,18 @@ def document_id_problem(value: str) -> str | None:
     return None
 
 
+def document_path_problem(path: str) -> str | None:
+    """Return why ``path`` is not a document path (``collection/id[/collection/id...]``)."""
+    parts = path.split("/")
+    for number, part in enumerate(parts, start=1):
+        problem = document_id_problem(part)
+        if problem is not None:
+            return f"part {number} ({part!r}): {problem}"
+    if len(parts) % 2:
+        return "it names a collection (a document path has an even number of parts)"
+    return None
+
+
 def check_document_id(value: str, noun: str) -> str:
     """Return ``value`` when it can be a document id; raise ``InputError`` saying why not.
 
@@ -93,9 +107,21 @@ def check_document_id(value: str, noun: str) -> str:
     """
     problem = document_id_problem(value)
     if problem is not None:
-        shown = value if len(value) <= 60 else value[:40] + "..."
-        raise InputError(f"{shown!r} is not {noun}: {problem}")
+        raise InputError(f"{_shown(value)} is not {noun}: {problem}")
     return value
+
+
+def check_document_path(value: str) -> str:
+    """Return ``value`` when it is a document path; raise ``InputError`` saying why not."""
+    problem = document_path_problem(value)
+    if problem is not None:
+        raise InputError(f"{_shown(value)} is not a document path (e.g. prompts/p1): {problem}")
+    return value
+
+
+def _shown(value: str) -> str:
+    # A 2000-character id would bury the sentence; its start is enough to recognise it.
+    return repr(value if len(value) <= 60 else value[:40] + "...")
 
 
 _lock = threading.Lock()

@@ -75,3 +75,64 @@ def test_restore_undo_of_unknown_id_fails_with_one_sentence(cli_env: Settings) -
 def test_restore_points_parse(text: str, expected: datetime) -> None:
     assert parse_time(text, datetime(2026, 3, 2, 12, tzinfo=UTC)) == expected
     assert expected - timedelta(0) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["restore", "undo", "../x"], "'../x' is not a restore id: it contains '/'"),
+        (["restore", "verify", "a/b"], "'a/b' is not a user id: it contains '/'"),
+        (
+            ["restore", "verify", "u" * 2000],
+            f"{'u' * 40 + '...'!r} is not a user id: it is longer than 1500 bytes",
+        ),
+        (["restore", "user", "", "--at", "2h"], "'' is not a user id: it is empty"),
+        (["backup", "verify", ""], "'' is not a backup id: it is empty"),
+        (
+            ["backup", "restore-all", "--backup", "__x__", "--yes"],
+            "'__x__' is not a backup id: ids of the form __name__ are reserved",
+        ),
+        (["restore", "erase", ""], "'' is not a user id: it is empty"),
+        (
+            ["restore", "erase", "bob", "--path", "prompts"],
+            "--path 'prompts' is not a document path (e.g. prompts/p1): it names a collection"
+            " (a document path has an even number of parts)",
+        ),
+        (
+            ["restore", "erase", "bob", "--path", "prompts/p1", "--path", "bob/../x"],
+            "--path 'bob/../x' is not a document path (e.g. prompts/p1): part 2 ('..'):"
+            " '.' and '..' are not ids",
+        ),
+    ],
+    ids=[
+        "undo-dot-dot",
+        "verify-slash",
+        "verify-too-long",
+        "user-empty",
+        "backup-empty",
+        "restore-all-reserved",
+        "erase-empty",
+        "erase-collection-path",
+        "erase-dot-dot-path",
+    ],
+)
+def test_an_id_or_path_no_document_can_have_is_a_usage_error(
+    cli_env: Settings, args: list[str], message: str
+) -> None:
+    from monitoring.store import Collections, firestore_client
+
+    result = CliRunner().invoke(app, args)
+
+    assert (result.exit_code, " ".join(result.output.split())) == (2, f"error: {message}")
+    assert list(firestore_client(cli_env).collection(Collections.ERASURES).stream()) == []
+    assert list(firestore_client(cli_env).collection(Collections.AUDIT).stream()) == []
+
+
+def test_an_erasure_of_nobody_is_refused_where_it_is_recorded(cli_env: Settings) -> None:
+    from monitoring.backups.restore import record_erasure
+    from monitoring.errors import InputError
+
+    with pytest.raises(InputError, match=r"^'' is not a user id: it is empty$"):
+        record_erasure(cli_env, "", at=datetime(2026, 3, 2, tzinfo=UTC))
+    with pytest.raises(InputError, match=r"^'prompts' is not a document path"):
+        record_erasure(cli_env, "bob", at=datetime(2026, 3, 2, tzinfo=UTC), paths=["prompts"])

@@ -112,6 +112,57 @@ def test_mitigate_with_loose_params_is_a_usage_error(
     assert (code, err) == (2, message)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["incident", "show", ""], "error: '' is not an incident id: it is empty"),
+        (["incident", "ack", "a/b"], "error: 'a/b' is not an incident id: it contains '/'"),
+        (
+            ["incident", "resolve", ".."],
+            "error: '..' is not an incident id: '.' and '..' are not ids",
+        ),
+        (
+            ["incident", "update", "__x__", "m"],
+            "error: '__x__' is not an incident id: ids of the form __name__ are reserved",
+        ),
+        (
+            ["incident", "show", "é" * 751],
+            f"error: {'é' * 40 + '...'!r} is not an incident id: it is longer than 1500 bytes",
+        ),
+        (
+            [
+                "incident",
+                "mitigate",
+                "circuit_breaker",
+                "--params",
+                '{"flag": "x"}',
+                "--incident",
+                ".",
+            ],
+            "error: '.' is not an incident id: '.' and '..' are not ids",
+        ),
+    ],
+    ids=["empty", "slash", "dot-dot", "reserved", "too-long", "mitigate"],
+)
+def test_an_id_no_incident_can_have_is_a_usage_error(
+    cli: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    assert _main(monkeypatch, capsys, *args) == (2, message)
+
+
+def test_an_incident_that_does_not_exist_is_one_sentence(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _main(monkeypatch, capsys, "incident", "show", "INC-missing") == (
+        1,
+        "error: no incident 'INC-missing'; `firewatch incident list` shows them",
+    )
+
+
 def test_unknown_incident_raises_not_found_for_the_top_level_handler(cli: CliRunner) -> None:
     from monitoring.errors import NotFound
 

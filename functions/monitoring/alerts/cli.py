@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, fail
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, document_id, emit_json, fail
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -351,7 +351,7 @@ def silence_expire(
     """
     from monitoring.alerts.silences import expire_silence
 
-    silence = expire_silence(_settings(), silence_id, now=_now())
+    silence = expire_silence(_settings(), document_id(silence_id, "a silence id"), now=_now())
     payload: dict[str, Any] = silence.model_dump(mode="json")
     if as_json:
         emit_json(payload)

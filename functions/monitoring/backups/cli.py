@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, err_console, fail
+from monitoring.cliutil import (
+    EXIT_BAD,
+    EXIT_USAGE,
+    console,
+    document_id,
+    document_path,
+    emit_json,
+    err_console,
+    fail,
+)
 
 if TYPE_CHECKING:
     from monitoring.backups.restore import Mode
@@ -78,12 +87,13 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
 
 
 def _guard(action: Callable[[], Any]) -> Any:
-    from monitoring.errors import ConfigError, FirewatchError
+    from monitoring.errors import ConfigError, FirewatchError, InputError
 
     try:
         return action()
     except FirewatchError as error:
-        fail(str(error), EXIT_USAGE if isinstance(error, ConfigError) else EXIT_BAD)
+        usage = isinstance(error, ConfigError | InputError)  # as the top-level handler does
+        fail(str(error), EXIT_USAGE if usage else EXIT_BAD)
 
 
 @backup_app.command("now")
@@ -165,6 +175,8 @@ def backup_verify(
     from monitoring.backups.verify import verify_backup
 
     settings = _settings()
+    if backup_id is not None:
+        document_id(backup_id, "a backup id")
     target = backup_id or _guard(lambda: newest_restorable(settings)).id
     result = _guard(lambda: verify_backup(settings, target))
     if as_json:
@@ -216,6 +228,8 @@ def backup_restore_all(
     """
     from monitoring.backups.recovery import restore_database
 
+    if backup_id is not None:
+        document_id(backup_id, "a backup id")
     if not (yes or dry_run or typer.confirm("Overwrite the database from a backup?")):
         raise typer.Exit(EXIT_BAD)
     settings = _settings()
@@ -250,6 +264,7 @@ def restore_user(
     """
     from monitoring.backups.restore import restore_user_data
 
+    document_id(user_id, "a user id")
     if mode not in ("replace", "merge"):
         fail(f"--mode must be replace or merge, not {mode!r}", EXIT_USAGE)
     point = parse_time(at, datetime.now(UTC))
@@ -291,6 +306,7 @@ def restore_undo(
     """
     from monitoring.backups.restore import undo_restore
 
+    document_id(restore_id, "a restore id")
     writes = _guard(lambda: undo_restore(_settings(), restore_id, actor=_actor(actor)))
     if as_json:
         emit_json({"restore_id": restore_id, "writes": writes})
@@ -312,6 +328,7 @@ def restore_verify(
     """
     from monitoring.backups.restore import verify_data_integrity
 
+    document_id(user_id, "a user id")
     point = parse_time(at, datetime.now(UTC)) if at else None
     report = _guard(lambda: verify_data_integrity(_settings(), user_id, restore_point=point))
     if as_json:
@@ -345,6 +362,9 @@ def restore_erase(
     """
     from monitoring.backups.restore import record_erasure
 
+    document_id(user_id, "a user id")
+    for each in path or []:
+        document_path(each, "--path")
     erasure = _guard(
         lambda: record_erasure(
             _settings(), user_id, at=datetime.now(UTC), paths=path or None,

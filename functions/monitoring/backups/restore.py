@@ -34,7 +34,13 @@ from monitoring.backups.logical import iter_documents
 from monitoring.backups.settings import UserCollection
 from monitoring.clock import Clock, SystemClock, as_utc, floor_minute
 from monitoring.errors import BackupError, InputError, NotFound
-from monitoring.store import Collections, firestore_client, storage_client
+from monitoring.store import (
+    Collections,
+    check_document_id,
+    check_document_path,
+    firestore_client,
+    storage_client,
+)
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -82,7 +88,11 @@ def record_erasure(
     """Record that ``user_id``'s data (or ``paths``) was deleted at the user's request.
 
     The caller deletes the data; this record is what stops a restore from bringing it back.
+    Raises ``InputError`` for an id or path no document can have (an erasure of nobody).
     """
+    check_document_id(user_id, "a user id")
+    for path in paths or []:
+        check_document_path(path)
     erasure = Erasure(
         id=f"{at:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}",
         user_id=user_id,

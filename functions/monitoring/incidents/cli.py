@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitoring.cliutil import EXIT_USAGE, console, emit_json, fail
+from monitoring.cliutil import EXIT_USAGE, console, document_id, emit_json, fail
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -47,6 +47,10 @@ def _actor(given: str | None) -> str:
         return os.environ.get("FIREWATCH_ACTOR") or getpass.getuser()
     except (KeyError, OSError):
         return "cli"
+
+
+def _id(value: str) -> str:
+    return document_id(value, "an incident id")
 
 
 def _priority(value: str | None) -> Any:
@@ -111,6 +115,7 @@ def update(
     """
     from monitoring.incidents import service
 
+    incident_id = _id(incident_id)
     if status is not None and status not in _STATUSES:
         fail(f"status {status!r} is not one of {', '.join(_STATUSES)}", EXIT_USAGE)
     settings, now, who = _settings(), _now(), _actor(actor)
@@ -141,7 +146,7 @@ def ack(
     """
     from monitoring.incidents.service import acknowledge
 
-    incident = acknowledge(_settings(), incident_id, now=_now(), actor=_actor(actor))
+    incident = acknowledge(_settings(), _id(incident_id), now=_now(), actor=_actor(actor))
     _show(incident, as_json, f"acknowledged by {incident.acknowledged_by}")
 
 
@@ -159,7 +164,7 @@ def resolve(
     from monitoring.incidents.service import resolve as resolve_incident
 
     incident = resolve_incident(
-        _settings(), incident_id, now=_now(), actor=_actor(actor), message=message
+        _settings(), _id(incident_id), now=_now(), actor=_actor(actor), message=message
     )
     _show(incident, as_json, "resolved")
     if not as_json and incident.review is not None:
@@ -211,7 +216,7 @@ def show(
     """
     from monitoring.incidents.service import get_incident
 
-    incident = get_incident(_settings(), incident_id)
+    incident = get_incident(_settings(), _id(incident_id))
     if as_json:
         emit_json(incident.model_dump(mode="json"))
         return
@@ -256,7 +261,7 @@ def mitigate(
         now=_now(),
         actor=_actor(actor),
         dry_run=not apply,
-        incident_id=incident_id,
+        incident_id=None if incident_id is None else _id(incident_id),
     )
     if as_json:
         emit_json(
