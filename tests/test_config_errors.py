@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import get_args
 
-from monitoring.config import load_settings
+import pytest
+from pydantic import BaseModel
+
+from monitoring.config import Settings, load_settings
 from monitoring.errors import ConfigError
 
 
@@ -70,3 +73,101 @@ def test_a_bad_item_of_a_json_value_names_its_variable_and_place(
         load_settings(_env_file=None)
     assert str(refused.value) == f"invalid configuration: {expected}"
     assert "hunter2" not in str(refused.value)
+
+
+def _float_variables() -> list[str]:
+    """Return the variable of every float setting, top-level and in each section."""
+    names = []
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names += [
+                f"FIREWATCH_{name.upper()}__{inner.upper()}"
+                for inner, info in section.model_fields.items()
+                if float in (info.annotation, *get_args(info.annotation))
+            ]
+        elif field.annotation is float:
+            names.append(f"FIREWATCH_{name.upper()}")
+    return names
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+@pytest.mark.parametrize("name", _float_variables())
+def test_no_float_setting_accepts_inf_or_nan(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == f"invalid configuration: {name}: Input should be a finite number"
+
+
+def test_the_float_settings_checked_include_every_timeout() -> None:
+    names = _float_variables()
+    assert "FIREWATCH_DAILY_BUDGET_USD" in names
+    assert {"FIREWATCH_HEALTH__TIMEOUT_S", "FIREWATCH_NOTIFY__TIMEOUT_S"} <= set(names)
+    assert "FIREWATCH_BACKUP__MANAGED_TIMEOUT_S" in names
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FIREWATCH_HEALTH__TIMEOUT_S", "1e10", "Input should be less than or equal to 30"),
+        ("FIREWATCH_HEALTH__TIMEOUT_S", "1e308", "Input should be less than or equal to 30"),
+        ("FIREWATCH_HEALTH__CACHE_S", "3600", "Input should be less than or equal to 300"),
+        ("FIREWATCH_NOTIFY__TIMEOUT_S", "61", "Input should be less than or equal to 60"),
+        ("FIREWATCH_NOTIFY__RETRY_DELAY_S", "1e300", "Input should be less than or equal to 3600"),
+        ("FIREWATCH_KPI__FLUSH_INTERVAL_S", "1e9", "Input should be less than or equal to 3600"),
+        ("FIREWATCH_BACKUP__MAX_AGE_HOURS", "1e20", "Input should be less than or equal to 744"),
+        (
+            "FIREWATCH_ALERTS__REPEAT_INTERVAL_MINUTES",
+            "10000000000",
+            "Input should be less than or equal to 43200",
+        ),
+    ],
+)
+def test_an_absurd_timeout_or_delay_names_its_variable_and_bound(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == f"invalid configuration: {name}: {expected}"
+
+
+def test_an_endpoint_timeout_of_infinity_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = '[{"name": "api", "url": "https://app.example.com/", "timeout_s": Infinity}]'
+    monkeypatch.setenv("FIREWATCH_HEALTH__ENDPOINTS", endpoint)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == (
+        "invalid configuration: FIREWATCH_HEALTH__ENDPOINTS[0].timeout_s: "
+        "Input should be a finite number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('{"P0": -5}', ".P0: Input should be greater than 0"),
+        ('{"P0": 0}', ".P0: Input should be greater than 0"),
+        ('{"P9": 15}', ".P9: Input should be 'P0', 'P1', 'P2' or 'P3'"),
+        ('{"P3": 100000}', ".P3: Input should be less than or equal to 43200"),
+    ],
+    ids=["negative", "zero", "unknown-priority", "over-30-days"],
+)
+def test_response_targets_are_positive_minutes_for_p0_to_p3(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES", value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == (
+        f"invalid configuration: FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES{expected}"
+    )
+
+
+def test_valid_response_targets_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES", '{"P0": 5, "P1": 30}')
+    settings = load_settings(_env_file=None)
+    assert settings.incidents.response_target_minutes == {"P0": 5, "P1": 30}

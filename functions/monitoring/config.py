@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
         validate_default=True,
+        # As in every section's SettingsModel: "inf" and "nan" are not numbers we can use.
+        allow_inf_nan=False,
     )
 
     project_id: str = Field(

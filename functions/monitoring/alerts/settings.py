@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from monitoring.validation import SettingsModel
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(SettingsModel):
     """``FIREWATCH_ALERTS__*``: evaluation."""
 
-    repeat_interval_minutes: int = Field(60, gt=0)
+    # At most 30 days: a reminder rarer than that reminds nobody, and far larger values
+    # overflow the datetime arithmetic of the evaluation.
+    repeat_interval_minutes: int = Field(60, gt=0, le=30 * 24 * 60)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
+
+from monitoring.validation import SettingsModel
 
 
-class UserCollection(BaseModel):
+class UserCollection(SettingsModel):
     """One collection that holds user data, and how a document in it belongs to a user.
 
     ``path`` is a collection path that may contain ``{uid}`` (``users/{uid}/documents``: the
@@ -39,7 +41,7 @@ class UserCollection(BaseModel):
         return "{uid}" in self.path
 
 
-class Reference(BaseModel):
+class Reference(SettingsModel):
     """A field in one user collection that names a document id in another (for integrity)."""
 
     collection: str
@@ -56,7 +58,7 @@ def _default_user_collections() -> list[UserCollection]:
     ]
 
 
-class BackupSettings(BaseModel):
+class BackupSettings(SettingsModel):
     """``FIREWATCH_BACKUP__*``: where backups go and how they are made."""
 
     kind: Literal["managed", "logical"] = "logical"
@@ -77,24 +79,26 @@ class BackupSettings(BaseModel):
         ]
     )
     # Firestore keeps old versions readable for 1 h without PITR and 7 days with it; the
-    # emulator behaves like the 1 h case.
-    pitr_window_s: int = Field(3600, gt=0)
+    # emulator behaves like the 1 h case. No database keeps versions longer than 7 days.
+    pitr_window_s: int = Field(3600, gt=0, le=7 * 86400)
     keep_daily: int = Field(30, ge=1)
     keep_weekly: int = Field(12, ge=0)
     keep_monthly: int = Field(12, ge=0)
     keep_manual: int = Field(10, ge=0)
     # How long a per-user restore can be undone: its saved "before" snapshot is deleted by
-    # pruning after this many days (each holds a copy of one user's documents).
-    keep_restore_snapshots_days: int = Field(30, ge=1)
+    # pruning after this many days (each holds a copy of one user's documents); at most 10 years.
+    keep_restore_snapshots_days: int = Field(30, ge=1, le=3650)
     # Pages are streamed, not held, so their size costs no memory; each page is one query
     # (the emulator rescans from the cursor, so few large pages are much faster there).
     page_size: int = Field(5000, ge=1, le=50_000)
     upload_chunk_bytes: int = Field(4 * 1024 * 1024, ge=256 * 1024)
     write_batch: int = Field(400, ge=1, le=500)
-    managed_timeout_s: float = Field(3000.0, gt=0)
+    # The wait for a managed export; at most an hour, the longest a function runs.
+    managed_timeout_s: float = Field(3000.0, gt=0, le=3600)
     verify_after_backup: bool = True
     prune_after_backup: bool = True
-    max_age_hours: float = Field(26.0, gt=0)
+    # The newest backup may be this old before verification fails; at most 31 days.
+    max_age_hours: float = Field(26.0, gt=0, le=31 * 24)
 
     @field_validator("prefix")
     @classmethod

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from monitoring.validation import SettingsModel
 
 __all__ = ["BUILTIN_CHECKS", "EndpointCheckSettings", "HealthSettings"]
 
 BUILTIN_CHECKS = ("firestore", "storage", "auth", "functions", "llm")
 _NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+# health_check runs for at most 30 s (timeout_sec in main.py): a probe allowed longer would be
+# cut off by the platform, and the answer would be a 504 instead of a report.
+MAX_PROBE_S = 30
 
 
-class EndpointCheckSettings(BaseModel):
+class EndpointCheckSettings(SettingsModel):
     """One of the app's URLs: answered with ``expected_status`` (and ``body_contains``)."""
 
     name: str = Field(pattern=_NAME_PATTERN)
@@ -27,20 +32,28 @@ class EndpointCheckSettings(BaseModel):
     method: Literal["GET", "HEAD"] = "GET"
     expected_status: int = Field(200, ge=100, le=599)
     body_contains: str | None = None
-    degraded_after_ms: float = Field(1000.0, gt=0)
-    timeout_s: float | None = Field(None, gt=0)
+    degraded_after_ms: float = Field(1000.0, gt=0, le=MAX_PROBE_S * 1000)
+    timeout_s: float | None = Field(None, gt=0, le=MAX_PROBE_S)
     critical: bool = True
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(SettingsModel):
     """``FIREWATCH_HEALTH__*``: probe timeouts and the URLs to check."""
 
-    timeout_s: float = Field(3.0, gt=0, description="Default timeout of every probe.")
+    timeout_s: float = Field(
+        3.0, gt=0, le=MAX_PROBE_S, description="Default timeout of every probe (at most 30 s)."
+    )
     margin_s: float = Field(
-        0.25, ge=0, description="Extra time a run may take over its slowest probe's timeout."
+        0.25,
+        ge=0,
+        le=MAX_PROBE_S,
+        description="Extra time a run may take over its slowest probe's timeout.",
     )
     degraded_after_ms: float = Field(
-        1000.0, gt=0, description="A built-in probe slower than this is degraded."
+        1000.0,
+        gt=0,
+        le=MAX_PROBE_S * 1000,
+        description="A built-in probe slower than this is degraded.",
     )
     disabled: list[str] = Field(
         default_factory=list, description="Built-in checks not to run, e.g. ['llm']."
@@ -52,17 +65,23 @@ class HealthSettings(BaseModel):
     cache_s: float = Field(
         5.0,
         ge=0,
+        le=300,
         description="Public answers reuse a report this young, so uptime robots polling "
-        "every few seconds do not each cost a probe write and an LLM call.",
+        "every few seconds do not each cost a probe write and an LLM call (at most 5 min: "
+        "an older report would hide an outage).",
     )
     persist_timeout_s: float = Field(
-        1.0, gt=0, description="Longest wait for storing the report and its KPIs."
+        1.0,
+        gt=0,
+        le=MAX_PROBE_S,
+        description="Longest wait for storing the report and its KPIs.",
     )
 
     # Heartbeats: a scheduled function is overdue once its last expected slot is older than
-    # its grace, which is max(grace_min_s, grace_ratio * interval) plus its own timeout.
-    heartbeat_grace_min_s: float = Field(120.0, ge=0)
-    heartbeat_grace_ratio: float = Field(0.1, ge=0)
+    # its grace, which is max(grace_min_s, grace_ratio * interval) plus its own timeout. A grace
+    # over a day, or over a whole interval, would report a dead function only after days.
+    heartbeat_grace_min_s: float = Field(120.0, ge=0, le=86400)
+    heartbeat_grace_ratio: float = Field(0.1, ge=0, le=1)
     heartbeat_ignore: list[str] = Field(default_factory=list)
 
     # The LLM provider (OpenRouter's "current key" endpoint answers only for a valid key).

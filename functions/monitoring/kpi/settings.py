@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from monitoring.validation import SettingsModel
 
 
-class KpiSettings(BaseModel):
+class KpiSettings(SettingsModel):
     """``FIREWATCH_KPI__*``: recording, ingest limits, rollup retention and export."""
 
     # Recorder: flush when this much time has passed or this many series are buffered, and
-    # always at the end of an invocation.
-    flush_interval_s: float = Field(10.0, gt=0)
+    # always at the end of an invocation (so more than an hour, the longest a function runs,
+    # would never be reached).
+    flush_interval_s: float = Field(10.0, gt=0, le=3600)
     flush_max_series: int = Field(500, gt=0)
     # DDSketch relative accuracy of every latency quantile (0.01 = within 1 %).
     relative_accuracy: float = Field(0.01, gt=0, le=0.05)
@@ -16,8 +19,8 @@ class KpiSettings(BaseModel):
     max_series_per_metric: int = Field(200, gt=0)
 
     # Retention: minute rollups become hourly after this many days, hourly become daily.
-    minute_retention_days: int = Field(7, gt=0)
-    hourly_retention_days: int = Field(90, gt=0)
+    minute_retention_days: int = Field(7, gt=0, le=3650)
+    hourly_retention_days: int = Field(90, gt=0, le=3650)
     compaction_max_docs: int = Field(20_000, gt=0)
 
     # Ingest (the record_metrics function).
@@ -32,7 +35,8 @@ class KpiSettings(BaseModel):
     ingest_rate_per_minute: int = Field(600, ge=0)
 
     # Immediate events, raised without waiting for an alert window.
-    slow_execution_ms: float = Field(5000.0, gt=0)
+    # At most an hour: no function runs longer, so a larger threshold would never be crossed.
+    slow_execution_ms: float = Field(5000.0, gt=0, le=3_600_000)
     immediate_events: bool = True
     # Distinct immediate notifications one instance sends per minute; past it they are
     # dropped (the error-rate and latency rules still see every event).

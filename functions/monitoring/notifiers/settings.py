@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from monitoring.validation import SettingsModel
 
 
-class NotifySettings(BaseModel):
+class NotifySettings(SettingsModel):
     """``FIREWATCH_NOTIFY__*``: SMTP and channel credentials used by receivers."""
 
     smtp_host: str = "127.0.0.1"
@@ -25,7 +27,8 @@ class NotifySettings(BaseModel):
     # trust store otherwise.
     smtp_ca_file: Path | None = None
     mail_from: str = "Firewatch <firewatch@localhost>"
-    timeout_s: float = Field(10.0, gt=0)
+    # One SMTP or HTTP call; at most a minute, the longest a delivery drain runs (55 s).
+    timeout_s: float = Field(10.0, gt=0, le=60)
 
     slack_webhook_url: SecretStr | None = None
     twilio_account_sid: str | None = None
@@ -38,15 +41,18 @@ class NotifySettings(BaseModel):
 
     # Delivery policy. One drain makes ``call_attempts`` tries per message (short backoff);
     # a receiver that still fails is retried on later drains until ``max_attempts`` drains
-    # have failed, then dead-lettered and failed over to its fallback.
+    # have failed, then dead-lettered and failed over to its fallback. The backoff sleeps
+    # inside one drain, so it is at most a minute; the delay between drains doubles per
+    # attempt up to an hour, so its base is at most an hour.
     call_attempts: int = Field(3, ge=1, le=10)
-    backoff_base_s: float = Field(0.5, ge=0)
-    backoff_cap_s: float = Field(4.0, ge=0)
+    backoff_base_s: float = Field(0.5, ge=0, le=60)
+    backoff_cap_s: float = Field(4.0, ge=0, le=60)
     max_attempts: int = Field(6, ge=1, le=50)
-    retry_delay_s: float = Field(60.0, ge=0)
+    retry_delay_s: float = Field(60.0, ge=0, le=3600)
     workers: int = Field(8, ge=1, le=64)
     batch_size: int = Field(1000, ge=1, le=5000)
-    lease_s: float = Field(120.0, gt=0)
+    # How long a drain that died holds the lock; at most an hour, the longest a function runs.
+    lease_s: float = Field(120.0, gt=0, le=3600)
     rate_limit_per_minute: int = Field(20, ge=1)
     group_max: int = Field(100, ge=1)
 
