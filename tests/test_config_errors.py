@@ -171,3 +171,93 @@ def test_valid_response_targets_are_kept(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES", '{"P0": 5, "P1": 30}')
     settings = load_settings(_env_file=None)
     assert settings.incidents.response_target_minutes == {"P0": 5, "P1": 30}
+
+
+BUCKET_RULE = (
+    "Value error, not a Cloud Storage bucket name (3-63 lowercase letters, digits, '-', '_' "
+    "and '.', starting and ending with a letter or digit)"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "FIREWATCH_HEALTH__DISABLED",
+            '["llm", "firestor"]',
+            "Value error, 'firestor': not a built-in check "
+            "(firestore, storage, auth, functions, llm)",
+        ),
+        ("FIREWATCH_ALERTS_FILE", "/nonexistent.yaml", "Path does not point to a file"),
+        ("FIREWATCH_NOTIFY__TEMPLATES_DIR", "/nonexistent", "Path does not point to a directory"),
+        ("FIREWATCH_NOTIFY__SMTP_CA_FILE", "/nonexistent.pem", "Path does not point to a file"),
+        ("FIREWATCH_BACKUP__BUCKET", "", BUCKET_RULE),
+        ("FIREWATCH_BACKUP__BUCKET", "Bad Bucket/../x", BUCKET_RULE),
+        ("FIREWATCH_BACKUP__BUCKET", "a..b", BUCKET_RULE),
+        (
+            "FIREWATCH_BACKUP__BUCKET",
+            "goog-backups",
+            "Value error, a bucket name may not start with 'goog' or contain 'google'",
+        ),
+        (
+            "FIREWATCH_BACKUP__BUCKET",
+            "10.0.0.1",
+            "Value error, a bucket name may not be an IP address",
+        ),
+        (
+            "FIREWATCH_HEALTH__LLM_URL",
+            "http://",
+            "Value error, the URL has no host, e.g. https://app.example.com/",
+        ),
+    ],
+    ids=[
+        "disabled-typo",
+        "alerts-file",
+        "templates-dir",
+        "smtp-ca-file",
+        "bucket-empty",
+        "bucket-path",
+        "bucket-double-dot",
+        "bucket-goog",
+        "bucket-ip",
+        "llm-url-no-host",
+    ],
+)
+def test_a_name_that_must_exist_or_be_well_formed_is_checked_at_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == f"invalid configuration: {name}: {expected}"
+
+
+def test_an_endpoint_url_without_a_host_names_the_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoints = (
+        '[{"name": "api", "url": "https://app.example.com/"}, {"name": "web", "url": "http://"}]'
+    )
+    monkeypatch.setenv("FIREWATCH_HEALTH__ENDPOINTS", endpoints)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == (
+        "invalid configuration: FIREWATCH_HEALTH__ENDPOINTS[1].url: "
+        "Value error, the URL has no host, e.g. https://app.example.com/"
+    )
+
+
+def test_names_that_exist_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("groups: []\n")
+    monkeypatch.setenv("FIREWATCH_ALERTS_FILE", str(rules))
+    monkeypatch.setenv("FIREWATCH_NOTIFY__TEMPLATES_DIR", str(tmp_path))
+    monkeypatch.setenv("FIREWATCH_HEALTH__DISABLED", '["LLM", " storage "]')
+    monkeypatch.setenv("FIREWATCH_BACKUP__BUCKET", "acme-prod.backups_2")
+
+    settings = load_settings(_env_file=None)
+
+    assert settings.alerts_file == rules
+    assert settings.notify.templates_dir == tmp_path
+    assert settings.health.disabled == ["llm", "storage"]
+    assert settings.backup.bucket == "acme-prod.backups_2"

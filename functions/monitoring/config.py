@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, FilePath, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitoring.alerts.settings import AlertSettings
@@ -88,7 +88,8 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="Key for admin HTTP endpoints, sent as the X-API-Key header."
     )
-    alerts_file: Path = Field(default_factory=_default_alerts_file)
+    # Must exist at start: every function reads its rules or receivers from it.
+    alerts_file: FilePath = Field(default_factory=_default_alerts_file)
     daily_budget_usd: float = Field(50.0, gt=0)
 
     kpi: KpiSettings = Field(default_factory=KpiSettings)

@@ -4,18 +4,66 @@
 ``nan``, which pydantic otherwise reads as floats: an infinite timeout passes every ``gt=0``
 and overflows later, in ``time`` or ``datetime`` arithmetic far from the setting, as a probe
 failure or a crash instead of a message naming the variable.
+
+The functions check one value each and raise ``ValueError`` with a sentence; pydantic puts the
+field's place in front, so ``load_settings`` names the variable. They do not repeat the value:
+a URL may carry a token.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FINITE", "SettingsModel"]
+__all__ = ["FINITE", "SettingsModel", "bucket_name", "http_url"]
 
 FINITE = ConfigDict(allow_inf_nan=False)
+
+# https://cloud.google.com/storage/docs/buckets#naming: dot-separated parts of lowercase
+# letters, digits, "-" and "_", each starting and ending with a letter or digit, at most 63.
+_BUCKET_PART = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?")
 
 
 class SettingsModel(BaseModel):
     """Base of every settings model: no ``inf`` or ``nan`` in any float field."""
 
     model_config = FINITE
+
+
+def bucket_name(value: str) -> str:
+    """Return ``value`` if it is a valid Cloud Storage bucket name; raise ``ValueError``."""
+    parts = value.split(".")
+    longest = 222 if len(parts) > 1 else 63
+    if not 3 <= len(value) <= longest or not all(_BUCKET_PART.fullmatch(p) for p in parts):
+        raise ValueError(
+            "not a Cloud Storage bucket name (3-63 lowercase letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit)"
+        )
+    if value.startswith("goog") or "google" in value:
+        raise ValueError("a bucket name may not start with 'goog' or contain 'google'")
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return value
+    raise ValueError("a bucket name may not be an IP address")
+
+
+def http_url(value: str) -> str:
+    """Return ``value`` if it is an http(s) URL with a host; raise ``ValueError``.
+
+    The URL is parsed by httpx, the client that will request it, so what passes here is what
+    it can send.
+    """
+    import httpx
+
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        raise ValueError("not a valid URL") from None
+    if url.scheme not in ("http", "https"):
+        raise ValueError("the URL must start with http:// or https://")
+    if not url.host:
+        raise ValueError("the URL has no host, e.g. https://app.example.com/")
+    return value

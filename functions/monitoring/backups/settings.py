@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from monitoring.validation import SettingsModel
+from monitoring.validation import SettingsModel, bucket_name
 
 
 class UserCollection(SettingsModel):
@@ -62,7 +62,7 @@ class BackupSettings(SettingsModel):
     """``FIREWATCH_BACKUP__*``: where backups go and how they are made."""
 
     kind: Literal["managed", "logical"] = "logical"
-    bucket: str = "firewatch-backups"
+    bucket: Annotated[str, AfterValidator(bucket_name)] = "firewatch-backups"
     prefix: str = "firewatch-backups"
     database: str = "(default)"
     # Top-level collections to back up; empty means all of them except ``exclude``.

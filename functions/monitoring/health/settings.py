@@ -9,11 +9,11 @@ Lists are given as JSON, for example::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
-from monitoring.validation import SettingsModel
+from monitoring.validation import SettingsModel, http_url
 
 __all__ = ["BUILTIN_CHECKS", "EndpointCheckSettings", "HealthSettings"]
 
@@ -23,12 +23,14 @@ _NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 # cut off by the platform, and the answer would be a 504 instead of a report.
 MAX_PROBE_S = 30
 
+ProbeUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(http_url)]
+
 
 class EndpointCheckSettings(SettingsModel):
     """One of the app's URLs: answered with ``expected_status`` (and ``body_contains``)."""
 
     name: str = Field(pattern=_NAME_PATTERN)
-    url: str = Field(pattern=r"^https?://")
+    url: ProbeUrl
     method: Literal["GET", "HEAD"] = "GET"
     expected_status: int = Field(200, ge=100, le=599)
     body_contains: str | None = None
@@ -85,7 +87,7 @@ class HealthSettings(SettingsModel):
     heartbeat_ignore: list[str] = Field(default_factory=list)
 
     # The LLM provider (OpenRouter's "current key" endpoint answers only for a valid key).
-    llm_url: str = Field("https://openrouter.ai/api/v1/key", pattern=r"^https?://")
+    llm_url: ProbeUrl = "https://openrouter.ai/api/v1/key"
     llm_api_key: SecretStr | None = None
 
     endpoints: list[EndpointCheckSettings] = Field(default_factory=list)
@@ -103,6 +105,18 @@ class HealthSettings(SettingsModel):
     @classmethod
     def _lowercase(cls, names: list[str]) -> list[str]:
         return [name.strip().lower() for name in names if name.strip()]
+
+    @field_validator("disabled")
+    @classmethod
+    def _built_in(cls, names: list[str]) -> list[str]:
+        # A typo would leave the check running, and the operator believing it off.
+        unknown = [name for name in names if name not in BUILTIN_CHECKS]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))}: not a built-in check "
+                f"({', '.join(BUILTIN_CHECKS)})"
+            )
+        return names
 
     @model_validator(mode="after")
     def _unique_names(self) -> HealthSettings:

@@ -7,10 +7,9 @@ they fall back to, and the names ``main.py`` declares as ``SecretParam``s.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import DirectoryPath, Field, FilePath, SecretStr
 
 from monitoring.validation import SettingsModel
 
@@ -25,7 +24,7 @@ class NotifySettings(SettingsModel):
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     # A CA bundle to trust for the SMTP server's certificate (a private relay); the system's
     # trust store otherwise.
-    smtp_ca_file: Path | None = None
+    smtp_ca_file: FilePath | None = None
     mail_from: str = "Firewatch <firewatch@localhost>"
     # One SMTP or HTTP call; at most a minute, the longest a delivery drain runs (55 s).
     timeout_s: float = Field(10.0, gt=0, le=60)
@@ -56,8 +55,8 @@ class NotifySettings(SettingsModel):
     rate_limit_per_minute: int = Field(20, ge=1)
     group_max: int = Field(100, ge=1)
 
-    templates_dir: Path | None = Field(
-        None, description="A folder whose *.j2 files replace the built-in templates."
+    templates_dir: DirectoryPath | None = Field(
+        None, description="An existing folder whose *.j2 files replace the built-in templates."
     )
     # The dev webhook catcher; ``firewatch dev`` exports it as FIREWATCH_DEV_WEBHOOK_URL, which
     # is read when this is unset. With ``dev_catch_all`` unset, every receiver is sent to the
