@@ -261,3 +261,59 @@ def test_names_that_exist_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert settings.notify.templates_dir == tmp_path
     assert settings.health.disabled == ["llm", "storage"]
     assert settings.backup.bucket == "acme-prod.backups_2"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "FIREWATCH_NOTIFY__MAIL_FROM",
+            "not an address",
+            "not an e-mail address: An email address must have an @-sign.",
+        ),
+        (
+            "FIREWATCH_NOTIFY__MAIL_FROM",
+            "Firewatch <alerts@@example.com>",
+            "not an e-mail address: The part after the @-sign contains invalid characters: '@'.",
+        ),
+        (
+            "FIREWATCH_NOTIFY__MAIL_FROM",
+            "alerts@example.com, ops@example.com",
+            "several addresses in one entry: give each its own entry",
+        ),
+        (
+            "FIREWATCH_NOTIFY__TWILIO_FROM",
+            "hello",
+            "not an E.164 phone number: write + and the country code, then the number, "
+            "digits only (+15555550100)",
+        ),
+        (
+            "FIREWATCH_NOTIFY__TWILIO_FROM",
+            "+1 555 000 1111",
+            "not an E.164 phone number: write + and the country code, then the number, "
+            "digits only (+15555550100)",
+        ),
+    ],
+    ids=["mail-from-words", "mail-from-double-at", "mail-from-two", "twilio-word", "twilio-spaces"],
+)
+def test_a_sender_must_be_an_address_or_an_e164_number(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    assert str(refused.value) == f"invalid configuration: {name}: Value error, {expected}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["alerts@example.com", "Firewatch <alerts@example.com>", "Équipe <firewatch@localhost>"],
+)
+def test_a_well_formed_sender_is_kept_as_written(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("FIREWATCH_NOTIFY__MAIL_FROM", value)
+    monkeypatch.setenv("FIREWATCH_NOTIFY__TWILIO_FROM", "+15550001111")
+    settings = load_settings(_env_file=None)
+    assert settings.notify.mail_from == value
+    assert settings.notify.twilio_from == "+15550001111"

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from email.headerregistry import AddressHeader, HeaderRegistry
+from email.utils import getaddresses
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FINITE", "SettingsModel", "bucket_name", "http_url"]
+__all__ = ["FINITE", "SettingsModel", "bucket_name", "e164_number", "email_address", "http_url"]
 
 FINITE = ConfigDict(allow_inf_nan=False)
 
 # https://cloud.google.com/storage/docs/buckets#naming: dot-separated parts of lowercase
 # letters, digits, "-" and "_", each starting and ending with a letter or digit, at most 63.
 _BUCKET_PART = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?")
+# ITU-T E.164: "+", a country code that does not start with 0, at most 15 digits in all.
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 class SettingsModel(BaseModel):
@@ -66,4 +71,46 @@ def http_url(value: str) -> str:
         raise ValueError("the URL must start with http:// or https://")
     if not url.host:
         raise ValueError("the URL has no host, e.g. https://app.example.com/")
+    return value
+
+
+def email_address(value: str) -> str:
+    """Return ``value`` if it is one e-mail address, bare or ``Name <addr>``; raise ``ValueError``.
+
+    The text is parsed as a ``To`` header by the standard library (what ``EmailMessage`` does
+    with it), and the address is checked by email-validator: syntax only, no DNS at start.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    if "\r" in value or "\n" in value:
+        raise ValueError("not an e-mail address: it contains a line break")
+    if sum("@" in addr for _, addr in getaddresses([value])) > 1:
+        # "a@x.com, b@x.com" as one entry: delivery kept the first and dropped the rest.
+        raise ValueError("several addresses in one entry: give each its own entry")
+    header = HeaderRegistry()("To", value)
+    addresses = cast(AddressHeader, header).addresses  # a "To" header is an address header
+    try:
+        if header.defects or len(addresses) != 1:
+            # The standard library's defect names are obscure; email-validator says why.
+            validate_email(value, check_deliverability=False, allow_display_name=True)
+            reason = header.defects[0] if header.defects else "no address"
+            raise ValueError(f"not an e-mail address: {reason}")
+        addr = addresses[0].addr_spec
+        local, at, domain = addr.rpartition("@")
+        # email-validator refuses "localhost" as a special-use name, yet the default sender
+        # (firewatch@localhost) and a relay on the same machine use it: check the rest alone.
+        probe = f"{local}@example.com" if at and domain.lower() == "localhost" else addr
+        validate_email(probe, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not an e-mail address: {error}") from None
+    return value
+
+
+def e164_number(value: str) -> str:
+    """Return ``value`` if it is a phone number in E.164 form; raise ``ValueError``."""
+    if not _E164.fullmatch(value):
+        raise ValueError(
+            "not an E.164 phone number: write + and the country code, then the number, "
+            "digits only (+15555550100)"
+        )
     return value
