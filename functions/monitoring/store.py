@@ -60,6 +60,7 @@ class Collections:
     RATE_LIMITS = "fw_rate_limits"
     FLAGS = "fw_flags"
     STATUS = "fw_status"
+    SERIES = "fw_series"  # label sets admitted per metric (the cardinality cap)
     SENT = "fw_sent"  # per-recipient send records of channels without keys (SMS)
     RESTORES = "fw_restores"
     KPI_STATE = "fw_kpi_state"

@@ -45,8 +45,14 @@ def test_many_events_write_one_document_per_series_minute_and_series_hour(
         recorder.record("sessions", at=START + timedelta(seconds=70))
 
     written = recorder.flush()
+    for i in range(1000):
+        recorder.record("sessions", at=START + timedelta(seconds=80))
+    again = recorder.flush()
 
-    assert written == 4
+    # The first flush also lists each metric's new label set in fw_series (one document per
+    # metric); later flushes of known series write their rollups alone.
+    assert written == 4 + 2
+    assert again == 2
     assert _docs(db) == {"minute": 2, "hour": 2}
 
 
@@ -260,3 +266,29 @@ def test_a_failed_flush_keeps_the_data_for_the_next_one(
     recorder.flush()
 
     assert kpis.aggregate("sessions", "sum", MINUTE) == 3
+
+
+def test_the_label_set_cap_holds_across_instances_and_cold_starts(
+    settings: Settings, kpis: KpiQuery, db: Any
+) -> None:
+    # Each new instance (a cold start, or one of several running) starts with an empty
+    # per-process count; the deployment-wide list in fw_series keeps the cap.
+    capped = settings.model_copy(
+        update={"kpi": settings.kpi.model_copy(update={"max_series_per_metric": 3})}
+    )
+    accepted = 0
+    for instance in range(4):
+        recorder = Recorder(capped)
+        for page in range(5):
+            try:
+                recorder.record("page_load_ms", 100, {"page": f"/p{instance}-{page}"}, at=START)
+                accepted += 1
+            except RecordError:
+                pass  # past this process's own cap
+        recorder.flush()
+
+    stored = kpis.aggregate_by("page_load_ms", "count", MINUTE, by="page")
+    assert accepted == 12  # each process takes 3 at once...
+    assert stored == {"/p0-0": 1, "/p0-1": 1, "/p0-2": 1}  # ...the deployment keeps 3
+    sets = db.collection(Collections.SERIES).document("page_load_ms").get().to_dict()["sets"]
+    assert len(sets) == 3

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from monitoring.clock import Clock
     from monitoring.config import Settings
+    from monitoring.kpi.series import SeriesCap
 
 __all__ = [
     "RecordError",
@@ -136,7 +137,14 @@ class Recorder:
         settings: Settings,
         client: firestore.Client | None = None,
         clock: Clock | None = None,
+        *,
+        shared_cap: bool = True,
     ) -> None:
+        """``shared_cap`` False leaves the deployment-wide label-set cap (``series``) alone:
+        for a recorder of its own, such as a log replay's, whose labels are bounded already.
+        """
+        from monitoring.kpi.series import SeriesCap
+
         self._settings = settings
         self._client = client
         self._now: Callable[[], float] = (
@@ -155,6 +163,7 @@ class Recorder:
         self._max_series = settings.kpi.flush_max_series
         self._interval = settings.kpi.flush_interval_s
         self._cap = settings.kpi.max_series_per_metric
+        self._series_cap = SeriesCap(self._cap) if shared_cap else None
         self._accuracy = settings.kpi.relative_accuracy
 
     # Recording ---------------------------------------------------------------------------
@@ -267,7 +276,7 @@ class Recorder:
         for index in range(0, len(rollups), _CHUNK):
             chunk = rollups[index : index + _CHUNK]
             try:
-                chunk_written = _merge_rollups(client, chunk, stamp)
+                chunk_written = _merge_rollups(client, chunk, stamp, self._series_cap)
             except Exception:
                 with self._lock:
                     self._retry.extend(rollups[index:])
@@ -327,14 +336,7 @@ class Recorder:
         return self._client
 
 
-def _merge_rollups(client: firestore.Client, rollups: list[Rollup], now: datetime) -> int:
-    """Merge ``rollups`` into their minute documents and their hour documents, in one
-    transaction (every read first, then every write, as Firestore requires)."""
-    from google.cloud import firestore
-
-    collection = client.collection(Collections.ROLLUPS)
-    refs = [collection.document(doc_id(r.res, r.metric, r.labels, r.start)) for r in rollups]
-    # The hour deltas are built once, outside the transaction, and never mutated by it.
+def _hour_deltas(rollups: list[Rollup]) -> dict[str, Rollup]:
     hours: dict[str, Rollup] = {}
     for rollup in rollups:
         start = floor_hour(rollup.start)
@@ -342,17 +344,55 @@ def _merge_rollups(client: firestore.Client, rollups: list[Rollup], now: datetim
         if hour_id not in hours:
             hours[hour_id] = rollup.empty_like("hour", start)
         hours[hour_id].merge(rollup)
-    hour_refs = [collection.document(hour_id) for hour_id in hours]
+    return hours
+
+
+def _merge_rollups(
+    client: firestore.Client,
+    rollups: list[Rollup],
+    now: datetime,
+    series: SeriesCap | None = None,
+) -> int:
+    """Merge ``rollups`` into their minute documents and their hour documents, in one
+    transaction (every read first, then every write, as Firestore requires).
+
+    With ``series``, a rollup of a label set its metric's ``fw_series`` list lacks is added
+    to the list while there is room, and dropped (counted in ``series.refused``) once not.
+    """
+    from google.cloud import firestore
+
+    collection = client.collection(Collections.ROLLUPS)
+    refs = [collection.document(doc_id(r.res, r.metric, r.labels, r.start)) for r in rollups]
+    # Every hour the chunk could touch is read; the deltas are rebuilt from the rollups kept.
+    hour_refs = [collection.document(hour_id) for hour_id in _hour_deltas(rollups)]
+    checking = sorted(
+        {r.metric for r in rollups if series is not None and series.unconfirmed(r.metric, r.labels)}
+    )
+    series_refs = {m: client.collection(Collections.SERIES).document(m) for m in checking}
+    outcome: dict[str, Any] = {}
 
     @firestore.transactional
     def apply(transaction: firestore.Transaction) -> None:
         # Everything is rebuilt from the snapshots on every attempt, so a retried
         # transaction never adds a delta twice.
-        stored = {
-            snap.id: Rollup.from_doc(snap.to_dict() or {})
-            for snap in transaction.get_all(refs + hour_refs)
-            if snap.exists
-        }
+        snaps = list(transaction.get_all(refs + hour_refs + list(series_refs.values())))
+        listed = {m: set[str]() for m in checking}
+        stored: dict[str, Rollup] = {}
+        for snap in snaps:
+            if snap.reference.parent.id == Collections.SERIES:
+                listed[snap.id] = set((snap.to_dict() or {}).get("sets", []))
+            elif snap.exists:
+                stored[snap.id] = Rollup.from_doc(snap.to_dict() or {})
+
+        added: dict[str, set[str]] = {m: set() for m in checking}
+        pairs = [
+            (ref, r)
+            for ref, r in zip(refs, rollups, strict=True)
+            if r.metric not in listed
+            or series is None
+            or series.admit(r.metric, r.labels, listed[r.metric], added[r.metric])
+        ]
+        hours = _hour_deltas([r for _, r in pairs])
         merged_hours: dict[str, Rollup] = {}
         for hour_id, delta in hours.items():
             current = stored.get(hour_id)
@@ -362,7 +402,7 @@ def _merge_rollups(client: firestore.Client, rollups: list[Rollup], now: datetim
                 current.has_minutes = True
             current.merge(delta)
             merged_hours[hour_id] = current
-        for ref, rollup in zip(refs, rollups, strict=True):
+        for ref, rollup in pairs:
             current = stored.get(ref.id)
             if current is None:
                 current = rollup.empty_like("minute", rollup.start)
@@ -374,11 +414,32 @@ def _merge_rollups(client: firestore.Client, rollups: list[Rollup], now: datetim
             current.merge(rollup)
             current.in_hour = True
             transaction.set(ref, current.to_doc(now))
-        for hour_ref in hour_refs:
-            transaction.set(hour_ref, merged_hours[hour_ref.id].to_doc(now))
+        for hour_id, hour in merged_hours.items():
+            transaction.set(collection.document(hour_id), hour.to_doc(now))
+        for metric, new in added.items():
+            if new:
+                transaction.set(
+                    series_refs[metric], {"sets": firestore.ArrayUnion(sorted(new))}, merge=True
+                )
+        outcome.update(
+            written=len(pairs) + len(merged_hours) + sum(1 for new in added.values() if new),
+            dropped=len(rollups) - len(pairs),
+            confirmed={m: listed[m] | added[m] for m in checking},
+        )
 
     apply(client.transaction(max_attempts=10))
-    return len(refs) + len(hour_refs)
+    if series is not None:
+        for metric, sets in outcome["confirmed"].items():
+            series.confirmed[metric] = sets
+        if outcome["dropped"]:
+            series.refused += outcome["dropped"]
+            logger.warning(
+                "%d rollups not stored: their metric has %d label sets across the deployment",
+                outcome["dropped"],
+                series.cap,
+            )
+    written: int = outcome["written"]
+    return written
 
 
 # The process-wide recorder ------------------------------------------------------------------

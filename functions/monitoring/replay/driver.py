@@ -102,7 +102,9 @@ class _Pipeline:
                 "max_series_per_metric": max(settings.kpi.max_series_per_metric, 1000),
             }
         )
-        self.recorder: Recorder = Recorder(settings.model_copy(update={"kpi": kpi}))
+        self.recorder: Recorder = Recorder(
+            settings.model_copy(update={"kpi": kpi}), shared_cap=False
+        )
         self.namer = EndpointNamer(options.max_endpoints)
         self.refused = 0
         self.evaluations = 0
