@@ -163,6 +163,55 @@ def test_an_incident_that_does_not_exist_is_one_sentence(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["x" * 100_000],
+            "error: title is 100000 characters; keep it to 200 and put the details in the"
+            " first update (--message)",
+        ),
+        (
+            ["x" * 201],
+            "error: title is 201 characters; keep it to 200 and put the details in the"
+            " first update (--message)",
+        ),
+        (
+            ["Checkout\nfailing"],
+            "error: title holds a line break or control character (U+000A); keep it to one"
+            " line of text",
+        ),
+        (
+            ["Checkout\x00failing"],
+            "error: title holds a line break or control character (U+0000); keep it to one"
+            " line of text",
+        ),
+        (["  "], "error: title is empty; describe what users see"),
+        (
+            ["Checkout failing", "--service", ""],
+            "error: service is empty; name the affected service or leave it out (default 'app')",
+        ),
+    ],
+    ids=["huge-title", "title-201", "newline", "nul", "blank-title", "empty-service"],
+)
+def test_open_refuses_a_title_or_service_no_one_can_read(
+    cli: CliRunner,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    assert _main(monkeypatch, capsys, "incident", "open", *args) == (2, message)
+    assert service.list_incidents(settings) == []
+
+
+def test_open_takes_a_title_of_exactly_200_characters(cli: CliRunner, settings: Settings) -> None:
+    opened = cli.invoke(app, ["incident", "open", f"  {'x' * 200}  ", "--json"])
+    assert opened.exit_code == 0, opened.output
+    assert [len(i.title) for i in service.list_incidents(settings)] == [200]
+
+
 def test_unknown_incident_raises_not_found_for_the_top_level_handler(cli: CliRunner) -> None:
     from monitoring.errors import NotFound
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,6 +64,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "firewatch"
+# A status page heading and a notification subject, not a description.
+MAX_TITLE_CHARS = 200
 _SEVERITY_PRIORITY: dict[str, Priority] = {"critical": "P1", "warning": "P2", "info": "P3"}
 # Label values that make any alert a P0: the whole product or users' data is at stake.
 _P0_IMPACTS = {"outage", "security", "data_loss", "breach"}
@@ -192,13 +195,21 @@ def open_incident(
     message: str | None = None,
     affected_services: list[str] | None = None,
 ) -> Incident:
-    """Open an incident by hand (``priority`` defaults to P2 and counts as set by hand)."""
-    if not title.strip():
-        raise InputError("title is empty; describe what users see")
+    """Open an incident by hand (``priority`` defaults to P2 and counts as set by hand).
+
+    Raises ``InputError`` for a title that is empty, over ``MAX_TITLE_CHARS`` or not one
+    line, and for an empty ``service`` (None means the default service).
+    """
+    title = _check_title(title)
+    if service is not None and not service.strip():
+        raise InputError(
+            f"service is empty; name the affected service or leave it out"
+            f" (default {settings.incidents.default_service!r})"
+        )
     service = service or settings.incidents.default_service
     incident = Incident(
         id=_new_id(now),
-        title=title.strip(),
+        title=title,
         service=service,
         priority=priority or "P2",
         priority_source="manual" if priority else "auto",
@@ -213,6 +224,26 @@ def open_incident(
     logger.info("incident %s opened by %s", incident.id, actor, extra={"incident": incident.id})
     _notify(settings, incident, "opened", now)
     return incident
+
+
+def _check_title(title: str) -> str:
+    # The title is the status page's heading, every notification's subject and a row of
+    # `incident list`: all one-line places, which a newline or a NUL would break.
+    title = title.strip()
+    if not title:
+        raise InputError("title is empty; describe what users see")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InputError(
+            f"title is {len(title)} characters; keep it to {MAX_TITLE_CHARS}"
+            " and put the details in the first update (--message)"
+        )
+    control = next((c for c in title if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if control is not None:
+        raise InputError(
+            f"title holds a line break or control character (U+{ord(control):04X});"
+            " keep it to one line of text"
+        )
+    return title
 
 
 def handle_alert(
