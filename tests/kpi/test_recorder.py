@@ -45,7 +45,7 @@ def test_many_events_write_one_document_per_series_minute_and_series_hour(
         recorder.record("sessions", at=START + timedelta(seconds=70))
 
     written = recorder.flush()
-    for i in range(1000):
+    for _ in range(1000):
         recorder.record("sessions", at=START + timedelta(seconds=80))
     again = recorder.flush()
 
