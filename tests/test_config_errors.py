@@ -284,14 +284,12 @@ def test_names_that_exist_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path
         (
             "FIREWATCH_NOTIFY__TWILIO_FROM",
             "hello",
-            "not an E.164 phone number: write + and the country code, then the number, "
-            "digits only (+15555550100)",
+            "not an E.164 number: +, country code, digits only (+15555550100)",
         ),
         (
             "FIREWATCH_NOTIFY__TWILIO_FROM",
             "+1 555 000 1111",
-            "not an E.164 phone number: write + and the country code, then the number, "
-            "digits only (+15555550100)",
+            "not an E.164 number: +, country code, digits only (+15555550100)",
         ),
     ],
     ids=["mail-from-words", "mail-from-double-at", "mail-from-two", "twilio-word", "twilio-spaces"],

@@ -1,4 +1,4 @@
-"""Checks shared by every settings model.
+"""Checks shared by every settings model and by alerts.yaml's receivers.
 
 ``SettingsModel`` is the base of each ``FIREWATCH_<SECTION>__*`` model. It refuses ``inf`` and
 ``nan``, which pydantic otherwise reads as floats: an infinite timeout passes every ``gt=0``
@@ -16,11 +16,20 @@ import ipaddress
 import re
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.utils import getaddresses
-from typing import cast
+from typing import Annotated, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
-__all__ = ["FINITE", "SettingsModel", "bucket_name", "e164_number", "email_address", "http_url"]
+__all__ = [
+    "FINITE",
+    "EmailAddress",
+    "PhoneNumber",
+    "SettingsModel",
+    "bucket_name",
+    "e164_number",
+    "email_address",
+    "http_url",
+]
 
 FINITE = ConfigDict(allow_inf_nan=False)
 
@@ -109,8 +118,10 @@ def email_address(value: str) -> str:
 def e164_number(value: str) -> str:
     """Return ``value`` if it is a phone number in E.164 form; raise ``ValueError``."""
     if not _E164.fullmatch(value):
-        raise ValueError(
-            "not an E.164 phone number: write + and the country code, then the number, "
-            "digits only (+15555550100)"
-        )
+        raise ValueError("not an E.164 number: +, country code, digits only (+15555550100)")
     return value
+
+
+# One address, bare or "Name <addr>"; a phone number in E.164 form.
+EmailAddress = Annotated[str, AfterValidator(email_address)]
+PhoneNumber = Annotated[str, AfterValidator(e164_number)]

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring.alerts.condition import CompiledCondition, compile_condition, parse_duration
-from monitoring.errors import FirewatchError, RuleError
+from monitoring.errors import RuleError
 from monitoring.kpi.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -238,27 +238,21 @@ def _settings_value(settings: Settings | None, dotted: str) -> float | None:
     return float(target) if isinstance(target, int | float) else None
 
 
-def _receivers(path: Path, raw: Any, report: _Reporter) -> dict[str, str | None]:
-    """Return receiver name -> kind, from the notifications engineer's loader when present."""
+def _receivers(document: dict[str, Any], report: _Reporter) -> dict[str, str | None]:
+    """Return receiver name -> kind; the routing loader's problems are reported with ours."""
+    from monitoring.notifiers.routing import check_routing
+
+    raw = document.get("receivers")
     entries = raw if isinstance(raw, dict) else {}
     kinds: dict[str, str | None] = {}
     for name, config in entries.items():
         kind = config.get("kind") or config.get("type") if isinstance(config, dict) else None
         kinds[str(name)] = str(kind) if kind else None
-    try:
-        from monitoring.notifiers.routing import load_routing
-    except ImportError:
-        return kinds
-    try:
-        routing = load_routing(path)
-    except FirewatchError as error:  # the routing loader's errors, reported with ours
-        report.at(("receivers",), f"receivers/routes do not load: {error}")
-        return kinds
-    for name, config in dict(routing.receivers).items():
-        kind = getattr(config, "kind", None) or getattr(config, "type", None)
-        if kind is None and isinstance(config, dict):
-            kind = config.get("kind") or config.get("type")
-        kinds[str(name)] = str(kind) if kind else kinds.get(str(name))
+    routing, problems = check_routing(document)
+    for problem in problems:
+        report.at(problem.path, str(problem))
+    if routing is not None:
+        kinds.update({name: config.kind for name, config in routing.receivers.items()})
     return kinds
 
 
@@ -318,7 +312,7 @@ def check_rules(
         return None, report.problems
 
     params = _load_params(raw.get("params") or {}, settings, report)
-    receivers = _receivers(path, raw.get("receivers"), report)
+    receivers = _receivers(raw, report)
     rules = _load_groups(raw.get("groups") or [], params, receivers, report)
     inhibit = _load_inhibit(raw.get("inhibit") or [], _declared(raw.get("groups")), report)
     if report.problems:

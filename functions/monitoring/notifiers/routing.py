@@ -12,11 +12,17 @@ its receivers, unless it says ``continue: true``, in which case later routes add
                      fallback: oncall-email}
     routes:
       - {severity: [critical], receivers: [oncall-email, oncall-slack]}
+
+Addresses are checked at load: an email receiver's ``to`` holds one address per entry and an
+SMS receiver's E.164 numbers. Two receivers may be each other's fallback (the shipped file's
+email and SMS are): delivery never fails over to a receiver the notification already failed
+on, so the pair backs each other up without looping.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from monitoring.errors import ConfigError
 from monitoring.notifiers.model import Notification
+from monitoring.validation import EmailAddress, PhoneNumber
 
 __all__ = [
     "AppriseReceiver",
@@ -33,9 +40,11 @@ __all__ = [
     "ReceiverConfig",
     "Route",
     "Routing",
+    "RoutingProblem",
     "SlackReceiver",
     "SmsReceiver",
     "WebhookReceiver",
+    "check_routing",
     "load_routing",
     "parse_routing",
 ]
@@ -52,7 +61,7 @@ class _Receiver(BaseModel):
 
 class EmailReceiver(_Receiver):
     kind: Literal["email"]
-    to: list[str] = Field(min_length=1)
+    to: list[EmailAddress] = Field(min_length=1)
 
 
 class SlackReceiver(_Receiver):
@@ -62,7 +71,7 @@ class SlackReceiver(_Receiver):
 
 class SmsReceiver(_Receiver):
     kind: Literal["sms"]
-    to: list[str] = Field(min_length=1)
+    to: list[PhoneNumber] = Field(min_length=1)
     # Two GSM-7 segments of 153 characters; 320 would be billed as three.
     max_chars: int = Field(306, ge=40, le=1600)
     api_base: str = "https://api.twilio.com"
@@ -128,32 +137,13 @@ class Route(BaseModel):
 
 
 class Routing(BaseModel):
+    """The receivers and routes of one file. Build it with ``check_routing`` (or the loaders),
+    which also check that every name a route or fallback gives is a receiver."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _names_exist(self) -> Routing:
-        problems = []
-        for i, route in enumerate(self.routes):
-            problems += [
-                f"routes.{i}.receivers: unknown receiver {name!r}"
-                for name in route.receivers
-                if name not in self.receivers
-            ]
-        for name, receiver in self.receivers.items():
-            if receiver.fallback is None:
-                continue
-            if receiver.fallback not in self.receivers:
-                problems.append(
-                    f"receivers.{name}.fallback: unknown receiver {receiver.fallback!r}"
-                )
-            elif receiver.fallback == name:
-                problems.append(f"receivers.{name}.fallback: a receiver cannot be its own fallback")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
     def route(self, notification: Notification) -> list[str]:
         """Return the receivers for ``notification`` in route order, without repeats.
@@ -170,27 +160,95 @@ class Routing(BaseModel):
         return chosen
 
 
-def parse_routing(data: Any, source: str = "alerts.yaml") -> Routing:
-    """Return the routing from a parsed YAML document; ``ConfigError`` names each problem."""
+@dataclass(frozen=True)
+class RoutingProblem:
+    """One problem: ``path`` is where in the document (``("receivers", "mail", "to", 0)``)."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check_routing(data: Any) -> tuple[Routing | None, list[RoutingProblem]]:
+    """Return the routing of a parsed YAML document and no problems, or ``None`` and all."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
+        return None, [RoutingProblem((), "expected a mapping at the top level")]
     section = {k: data[k] for k in ("receivers", "routes") if data.get(k) is not None}
     try:
-        return Routing.model_validate(section)
+        routing = Routing.model_validate(section)
     except ValidationError as error:
-        problems = []
-        for problem in error.errors():
-            where = ".".join(str(part) for part in problem["loc"]) or "receivers/routes"
-            problems.append(f"{where}: {problem['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        return None, [_problem(problem["loc"], problem["msg"]) for problem in error.errors()]
+    problems = _unknown_names(routing)
+    return (None, problems) if problems else (routing, [])
+
+
+def _problem(loc: tuple[str | int, ...], message: str) -> RoutingProblem:
+    where = ".".join(str(part) for part in loc) or "receivers/routes"
+    # A receiver's fields sit under its kind's tag in pydantic's location
+    # (receivers.mail.email.to.0); the file has no such key.
+    path = (*loc[:2], *loc[3:]) if len(loc) > 2 and loc[0] == "receivers" else loc
+    return RoutingProblem(path, f"{where}: {message}")
+
+
+def _unknown_names(routing: Routing) -> list[RoutingProblem]:
+    problems = [
+        RoutingProblem(
+            ("routes", i, "receivers", j), f"routes.{i}.receivers: unknown receiver {name!r}"
+        )
+        for i, route in enumerate(routing.routes)
+        for j, name in enumerate(route.receivers)
+        if name not in routing.receivers
+    ]
+    for name, receiver in routing.receivers.items():
+        where = ("receivers", name, "fallback")
+        if receiver.fallback is None:
+            continue
+        if receiver.fallback not in routing.receivers:
+            message = f"unknown receiver {receiver.fallback!r}"
+            problems.append(RoutingProblem(where, f"receivers.{name}.fallback: {message}"))
+        elif receiver.fallback == name:
+            message = "a receiver cannot be its own fallback"
+            problems.append(RoutingProblem(where, f"receivers.{name}.fallback: {message}"))
+    return problems
+
+
+def parse_routing(data: Any, source: str = "alerts.yaml", root: yaml.Node | None = None) -> Routing:
+    """Return the routing from a parsed YAML document; ``ConfigError`` names each problem.
+
+    ``root``, the document's composed node tree, gives each problem its line and column.
+    """
+    routing, problems = check_routing(data)
+    if routing is None:
+        raise ConfigError("; ".join(f"{source}{_position(root, p.path)}: {p}" for p in problems))
+    return routing
+
+
+def _position(root: yaml.Node | None, path: tuple[str | int, ...]) -> str:
+    """Return ``:line:column`` of the node at ``path``, or of the nearest one above it."""
+    if root is None:
+        return ""
+    node = root
+    for part in path:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if 0 <= part < len(node.value) else None
+        if child is None:
+            break
+        node = child
+    return f":{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
 
 def load_routing(path: Path | str) -> Routing:
     """Return the routing of the ``alerts.yaml`` at ``path``.
 
-    Raises ``ConfigError`` naming the file and every bad field; a missing file is an error.
+    Raises ``ConfigError`` naming the file and every bad field, each at its line and column;
+    a missing file is an error.
     """
     path = Path(path)
     try:
@@ -198,9 +256,10 @@ def load_routing(path: Path | str) -> Routing:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     try:
+        root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{where}: not valid YAML") from None
-    return parse_routing(data, str(path))
+    return parse_routing(data, str(path), root)

@@ -7,11 +7,11 @@ they fall back to, and the names ``main.py`` declares as ``SecretParam``s.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, DirectoryPath, Field, FilePath, SecretStr
+from pydantic import DirectoryPath, Field, FilePath, SecretStr
 
-from monitoring.validation import SettingsModel, e164_number, email_address
+from monitoring.validation import EmailAddress, PhoneNumber, SettingsModel
 
 
 class NotifySettings(SettingsModel):
@@ -25,7 +25,7 @@ class NotifySettings(SettingsModel):
     # A CA bundle to trust for the SMTP server's certificate (a private relay); the system's
     # trust store otherwise.
     smtp_ca_file: FilePath | None = None
-    mail_from: Annotated[str, AfterValidator(email_address)] = "Firewatch <firewatch@localhost>"
+    mail_from: EmailAddress = "Firewatch <firewatch@localhost>"
     # One SMTP or HTTP call; at most a minute, the longest a delivery drain runs (55 s).
     timeout_s: float = Field(10.0, gt=0, le=60)
 
@@ -33,7 +33,7 @@ class NotifySettings(SettingsModel):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     # The sender number, E.164 (+15550001111); Twilio refuses anything else at the first SMS.
-    twilio_from: Annotated[str, AfterValidator(e164_number)] | None = None
+    twilio_from: PhoneNumber | None = None
     pagerduty_routing_key: SecretStr | None = None
     webhook_url: SecretStr | None = None
     webhook_secret: SecretStr | None = None
