@@ -79,7 +79,8 @@ def writes_per_minute() -> None:
         recorder.record("api_response_time_ms", rng.lognormvariate(4, 1), LABELS[i % 20], at=at)
     written = recorder.flush()
     print(f"events: 10000   series: 20   Firestore writes: {written} "
-          f"(one minute and one hour document per series)")  # fmt: skip
+          f"(one minute and one hour document per series, and the first flush lists the new "
+          f"label sets in fw_series: one document for the metric)")  # fmt: skip
 
 
 def sketch_accuracy() -> None:
