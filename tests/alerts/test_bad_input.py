@@ -117,3 +117,21 @@ def test_a_duration_without_a_unit_is_refused_not_read_as_seconds(tmp_path: Path
     assert _problems(tmp_path, text.encode()) == [
         "6:14: rules.0.for: Value error, 5 has no unit: write e.g. 5m or 5s"
     ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (
+            '"sum(api_requests[1000000d]) > 1"',
+            "5:37: window 1000000d is longer than the maximum, 400d",
+        ),
+        ('"sum(api_requests[401d]) > 1"', "5:37: window 401d is longer than the maximum, 400d"),
+        ('"error_rate[9601h] > 1%"', "5:31: window 9601h is longer than the maximum, 400d"),
+    ],
+    ids=["million-days", "401d", "named-series"],
+)
+def test_a_window_past_400_days_is_a_load_error_not_an_overflow_each_minute(
+    tmp_path: Path, condition: str, expected: str
+) -> None:
+    assert _problems(tmp_path, RULE.format(condition).encode()) == [expected]

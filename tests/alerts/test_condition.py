@@ -201,3 +201,10 @@ def test_parse_duration_rejects_a_missing_unit() -> None:
     assert parse_duration("90s") == timedelta(seconds=90)
     with pytest.raises(ValueError, match="write a number and a unit"):
         parse_duration("90")
+
+
+def test_a_400_day_window_loads_and_evaluates() -> None:
+    source = MemorySource()
+    source.add("api_requests", NOW - timedelta(days=399), 7.0, {"endpoint": "/a"})
+    source.add("api_requests", NOW - timedelta(days=401), 1000.0, {"endpoint": "/a"})
+    assert _eval("sum(api_requests[400d]) > 1", source) == (True, 7.0)

@@ -7,6 +7,10 @@ missing input makes the result ``None`` ("no data"), never a division error or N
 
 Units: ``ms s m h d`` are durations in milliseconds (latencies are stored in ms), ``%``
 divides by 100, ``KB MB GB`` are bytes (1024-based), ``$`` is plain US dollars.
+
+Limits: a window is at most ``MAX_WINDOW`` (400 days: a year and a month, for year-over-year
+comparisons), ``trend`` looks back 1 to ``MAX_TREND_DAYS`` (28) days, and a quantile is in
+0..1. Each is checked at load.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from monitoring.kpi.metrics import METRICS, MetricDef
 __all__ = [
     "DERIVED",
     "FUNCTIONS",
+    "MAX_TREND_DAYS",
+    "MAX_WINDOW",
     "CompiledCondition",
     "ConditionError",
     "EvalContext",
@@ -52,6 +58,11 @@ _UNITS = {
 }
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_WINDOW = timedelta(minutes=5)
+# Far past any window a rule needs (a year and a month), far short of where reaching back
+# from now leaves the datetime range and every evaluation fails with OverflowError.
+MAX_WINDOW = timedelta(days=400)
+# Four weeks of same-hour baselines; each day is one more query per evaluation.
+MAX_TREND_DAYS = 28
 
 
 @dataclass
@@ -557,6 +568,10 @@ class _Compiler:
                     continue
                 if window != "today" and window < timedelta(minutes=1):
                     self.error(part, f"window {text} is shorter than one minute")
+                    ok = False
+                elif window != "today" and window > MAX_WINDOW:
+                    longest = f"{MAX_WINDOW.days}d"
+                    self.error(part, f"window {text} is longer than the maximum, {longest}")
                     ok = False
         return name, labels, window, ok
 
