@@ -135,3 +135,33 @@ def test_a_window_past_400_days_is_a_load_error_not_an_overflow_each_minute(
     tmp_path: Path, condition: str, expected: str
 ) -> None:
     assert _problems(tmp_path, RULE.format(condition).encode()) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ('"trend(api_response_time_ms[5m], 5) > 1"', "5:53: quantile 5 is outside 0..1"),
+        (
+            '"trend(api_response_time_ms[5m], -0.5) > 1"',
+            ("5:53: trend() expects a quantile in 0..1 as a number"),
+        ),
+        (
+            '"trend(api_response_time_ms[5m], 0.5, 100000000) > 1"',
+            "5:58: trend() looks back 1 to 28 days, not 100000000",
+        ),
+        (
+            '"trend(api_response_time_ms[5m], 0.5, 0) > 1"',
+            "5:58: trend() looks back 1 to 28 days, not 0",
+        ),
+        (
+            '"degradation(api_response_time_ms[5m], 0.5, 1.5) > 1"',
+            "5:64: degradation() looks back 1 to 28 days, not 1.5",
+        ),
+        ('"quantile(api_response_time_ms[5m], 1.01) > 1"', "5:56: quantile 1.01 is outside 0..1"),
+    ],
+    ids=["trend-q", "trend-negative-q", "trend-huge-days", "trend-zero-days", "fraction", "q"],
+)
+def test_trend_quantile_and_days_are_range_checked_at_load(
+    tmp_path: Path, condition: str, expected: str
+) -> None:
+    assert _problems(tmp_path, RULE.format(condition).encode()) == [expected]

@@ -208,3 +208,15 @@ def test_a_400_day_window_loads_and_evaluates() -> None:
     source.add("api_requests", NOW - timedelta(days=399), 7.0, {"endpoint": "/a"})
     source.add("api_requests", NOW - timedelta(days=401), 1000.0, {"endpoint": "/a"})
     assert _eval("sum(api_requests[400d]) > 1", source) == (True, 7.0)
+
+
+def test_trend_over_28_days_averages_each_of_them() -> None:
+    source = MemorySource()
+    for day in range(1, 30):
+        # Day 29 is past the look-back: its 10 000 ms must not count.
+        latency = 10_000.0 if day == 29 else 100.0 * (1 + day % 2)
+        source.add("api_response_time_ms", NOW - timedelta(days=day, minutes=1), latency)
+    source.add("api_response_time_ms", NOW - timedelta(minutes=1), 300.0)
+    breached, value = _eval("trend(api_response_time_ms[5m], 0.5, 28) > 1.5", source)
+    assert value == pytest.approx(2.0)  # 300 / 150, the mean of 14 days of 100 and 14 of 200
+    assert breached is True

@@ -448,7 +448,7 @@ FUNCTIONS = {
     "quantile": "quantile(metric[w], q): q in 0..1 from merged sketches",
     "ratio": "ratio(a[w], b[w]): sum(a) / sum(b); no data when b is empty",
     "absent": "absent(metric[w]): 1 when the metric has no data in the window",
-    "trend": "trend(metric[w], q, days=7): value / mean of the same window on past days",
+    "trend": "trend(metric[w], q, days=7): value / mean of the same window on past 1..28 days",
     "degradation": "same as trend",
 }
 
@@ -641,6 +641,23 @@ class _Compiler:
             return None
         return node.value
 
+    def quantile_arg(self, tree: Any, function: str) -> float | None:
+        q = self.number_arg(tree, function, "a quantile in 0..1")
+        if q is not None and not 0 <= q <= 1:
+            self.error(tree, f"quantile {_show(q)} is outside 0..1")
+            return None
+        return q
+
+    def days_arg(self, tree: Any, function: str) -> int:
+        days = self.number_arg(tree, function, "a number of days")
+        # Each day is one more query per evaluation, and a huge count also reaches back past
+        # the datetime range; 0 must not quietly mean the default 7.
+        if days is not None and not (days.is_integer() and 1 <= days <= MAX_TREND_DAYS):
+            self.error(
+                tree, f"{function}() looks back 1 to {MAX_TREND_DAYS} days, not {_show(days)}"
+            )
+        return int(days) if days is not None and days.is_integer() else 7
+
     def call(self, tree: Any) -> Node:
         name = str(tree.children[0])
         args = list(tree.children[1:])
@@ -651,9 +668,7 @@ class _Compiler:
                 return self.error(tree, f"{name}() takes {want} argument(s), got {len(args)}")
             sel = self.metric_arg(args[0], name)
             if name == "quantile":
-                q = self.number_arg(args[1], name, "a quantile in 0..1")
-                if q is not None and not 0 <= q <= 1:
-                    self.error(args[1], f"quantile {q} is outside 0..1")
+                q = self.quantile_arg(args[1], name)
             if sel is None:
                 return Const(0.0)
             if agg == "quantile" and not self.sketched(args[0], sel.metric, name):
@@ -675,18 +690,23 @@ class _Compiler:
             if not 1 <= len(args) <= 3:
                 return self.error(tree, f"{name}() takes 1 to 3 arguments, got {len(args)}")
             sel = self.metric_arg(args[0], name)
-            q = self.number_arg(args[1], name, "a quantile") if len(args) > 1 else None
-            days = self.number_arg(args[2], name, "a number of days") if len(args) > 2 else 7
+            q = self.quantile_arg(args[1], name) if len(args) > 1 else None
+            days = self.days_arg(args[2], name) if len(args) > 2 else 7
             if sel is None:
                 return Const(0.0)
             metric = METRICS[sel.metric]
             if q is not None and not self.sketched(args[0], sel.metric, name):
                 return Const(0.0)
             agg = "quantile" if q is not None else _default_agg(metric)
-            return Trend(Agg(sel.metric, agg, sel.labels, sel.window, q), int(days or 7))
+            return Trend(Agg(sel.metric, agg, sel.labels, sel.window, q), days)
         return self.error(
             tree, f"unknown function {name!r}; expected one of {', '.join(sorted(FUNCTIONS))}"
         )
+
+
+def _show(number: float) -> str:
+    """Return ``number`` as written in a condition: 100000000, not 1e+08 or 100000000.0."""
+    return str(int(number)) if number.is_integer() and abs(number) < 1e18 else str(number)
 
 
 def _describe_expected(expected: set[str]) -> str:
