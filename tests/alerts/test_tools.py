@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from monitoring.alerts import testing
 from monitoring.alerts.backtest import backtest
 from monitoring.alerts.rules import load_rules
 from monitoring.alerts.source import MemorySource
@@ -139,3 +141,39 @@ def test_silence_add_list_expire_and_status(cli_env: Settings) -> None:
 def test_silence_add_without_an_end_is_a_usage_error(cli_env: Settings) -> None:
     code, _ = _run("alerts", "silence", "add", "-m", "a=b", "--author", "a", "--comment", "c")
     assert code == 2
+
+
+class _BrokenSource(MemorySource):
+    """A source whose latency queries fail, as a store outage or a bug would."""
+
+    def aggregate(self, metric: str, *args: Any, **kwargs: Any) -> float | None:
+        if metric == "api_response_time_ms":
+            raise RuntimeError("latency store unreachable")
+        return super().aggregate(metric, *args, **kwargs)
+
+
+def test_an_evaluation_error_fails_the_rule_test_with_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(testing, "MemorySource", _BrokenSource)
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        f"rule_files: [{REPO / 'alerts.yaml'}]\n"
+        "tests:\n"
+        "  - name: quiet latency\n"
+        "    alert_rule_test:\n"
+        "      - {eval_time: 3m, alertname: slow_api_p95}\n"
+    )
+    (outcome,) = run_rule_tests(path)
+    # Once each, at the first minute, though every minute to 3m failed the same way.
+    assert outcome.failures == [
+        "evaluation failed at 1m: slow_api_p95: latency store unreachable",
+        "evaluation failed at 1m: slow_execute_p95: latency store unreachable",
+        "evaluation failed at 1m: latency_degradation: latency store unreachable",
+    ]
+    code, output = _run("alerts", "test", str(path))
+    assert code == 1
+    assert output.splitlines()[:2] == [
+        "FAIL quiet latency",
+        "    evaluation failed at 1m: slow_api_p95: latency store unreachable",
+    ]

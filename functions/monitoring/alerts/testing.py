@@ -240,7 +240,7 @@ def _run_one(test: _Test, ruleset: Any) -> TestOutcome:
 
     store, sink = MemoryStateStore(), CollectingSink()
     known = {rule.name for rule in ruleset.rules}
-    minute = 0
+    minute, reported = 0, set[str]()
     for check in checks:
         if check.alertname not in known:
             outcome.failures.append(f"no rule named {check.alertname!r}")
@@ -257,10 +257,24 @@ def _run_one(test: _Test, ruleset: Any) -> TestOutcome:
                 sink=sink,
                 silences=silences,
             )
+            _record_errors(result.errors, minute, reported, outcome)
         states = result.states if result else store.load_all()
         firing = [s for s in states.values() if s.rule == check.alertname and s.state == "firing"]
         _compare(check, firing, sink, outcome)
     return outcome
+
+
+def _record_errors(
+    errors: list[str], minute: int, reported: set[str], outcome: TestOutcome
+) -> None:
+    """Fail the test on an evaluation error: in production that rule would not have run.
+
+    An error that repeats every minute is reported once, at the first minute it happened.
+    """
+    for error in errors:
+        if error not in reported:
+            reported.add(error)
+            outcome.failures.append(f"evaluation failed at {minute}m: {error}")
 
 
 def _compare(check: _Check, firing: list[Any], sink: CollectingSink, outcome: TestOutcome) -> None:
