@@ -165,3 +165,41 @@ def test_trend_quantile_and_days_are_range_checked_at_load(
     tmp_path: Path, condition: str, expected: str
 ) -> None:
     assert _problems(tmp_path, RULE.format(condition).encode()) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("{{ value|pctt }}", "6:32: annotation 'summary': No filter named 'pctt'."),
+        ("{{ value is frob }}", "6:32: annotation 'summary': No test named 'frob'."),
+        (
+            "{{ value.__class__.__mro__ }}",
+            "6:32: annotation 'summary': attribute '__class__' is internal; "
+            "templates cannot read it",
+        ),
+        (
+            "{{ labels|attr('__dict__') }}",
+            "6:32: annotation 'summary': attribute '__dict__' is internal; "
+            "templates cannot read it",
+        ),
+        (
+            "{{ valeu|pct }}",
+            "6:32: annotation 'summary': unknown name 'valeu'; "
+            "templates see value, labels, params, rule, severity, status",
+        ),
+    ],
+    ids=["filter", "test", "dunder", "attr-filter", "name"],
+)
+def test_an_annotation_is_compiled_at_load_with_the_evaluators_filters(
+    tmp_path: Path, summary: str, expected: str
+) -> None:
+    text = RULE.format('"error_rate > 1%"') + f'        annotations: {{summary: "{summary}"}}\n'
+    assert _problems(tmp_path, text.encode()) == [expected]
+
+
+def test_annotations_using_the_evaluators_filters_and_names_load(tmp_path: Path) -> None:
+    summary = "{{ labels._team }} {{ value|pct }} {{ value|ms }} {{ params.budget|usd }} {{ rule }}"
+    path = tmp_path / "alerts.yaml"
+    text = RULE.format('"error_rate > 1%"') + f'        annotations: {{summary: "{summary}"}}\n'
+    path.write_text(text)
+    assert check_rules(path)[1] == []

@@ -503,3 +503,25 @@ def test_a_failing_rule_does_not_stop_the_others(world: World) -> None:
     )
     assert result.errors == ["firestore_down: read failed"]
     assert result.evaluated == 2
+
+
+def test_a_template_that_fails_at_render_sends_the_default_summary_and_says_why(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        "groups:\n  - name: warning\n    rules:\n      - name: busy_db\n"
+        "        condition: db_connections > 5\n"
+        # Loads (the filter exists), fails at render: the rule's name is no number.
+        "        annotations: {summary: '{{ rule|pct }} busy', runbook: 'see {{ rule }}'}\n"
+    )
+    rules, source, sink = load_rules(path), MemorySource(), CollectingSink()
+    source.add("db_connections", START, 9.0)
+    evaluate(rules, source, MemoryStateStore(), START + timedelta(minutes=1), sink=sink)
+
+    (sent,) = sink.sent
+    assert sent.summary == "db_connections > 5 (value 9)"
+    assert sent.annotations == {"runbook": "see busy_db"}
+    assert sent.fields["annotations not rendered"] == (
+        "summary: ValueError: could not convert string to float: 'busy_db'"
+    )

@@ -21,7 +21,6 @@ stores it once.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from monitoring.alerts.rules import InhibitRule, Rule, RuleSet
 from monitoring.alerts.silences import Silence
 from monitoring.alerts.source import CachingSource, MetricSource
 from monitoring.alerts.state import AlertState, StateStore, Step, fingerprint, step
+from monitoring.alerts.templates import format_value, template_env
 from monitoring.clock import floor_minute
 from monitoring.notifiers.model import Notification
 
@@ -81,36 +81,18 @@ class EvaluationResult:
         return [s for s in self.states.values() if s.state == "firing"]
 
 
-def format_value(value: Any) -> str:
-    if value is None:
-        return "no data"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if math.isinf(value) or math.isnan(value):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def _template_env() -> Any:
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment(
-        finalize=lambda v: format_value(v) if isinstance(v, float) or v is None else v
-    )
-    env.filters["pct"] = lambda v: "no data" if v is None else f"{float(v) * 100:.2f}%"
-    env.filters["ms"] = lambda v: "no data" if v is None else f"{float(v):,.0f} ms"
-    env.filters["usd"] = lambda v: "no data" if v is None else f"${float(v):,.2f}"
-    return env
-
-
-def _render(env: Any, template: str, context: Mapping[str, Any]) -> str:
-    try:
-        return str(env.from_string(template).render(**context))
-    except Exception:  # a template that fails at render shows as written, never blocks
-        logger.warning("annotation template failed to render", exc_info=True)
-        return template
+def _render(
+    env: Any, templates: Mapping[str, str], context: Mapping[str, Any]
+) -> tuple[dict[str, str], list[str]]:
+    """Return the annotations that rendered and a note for each that did not."""
+    rendered, failed = {}, []
+    for key, template in templates.items():
+        try:
+            rendered[key] = str(env.from_string(template).render(**context))
+        except Exception as error:  # a template must never block the alert it describes
+            logger.warning("annotation %s failed to render", key, exc_info=True)
+            failed.append(f"{key}: {type(error).__name__}: {error}")
+    return rendered, failed
 
 
 def _label_sets(rule: Rule, source: MetricSource, ctx: EvalContext) -> list[dict[str, str]]:
@@ -218,7 +200,7 @@ def evaluate(
             )
     result.states = states
     firing = [s for s in states.values() if s.state == "firing"]
-    env = _template_env()
+    env = template_env()
 
     for item in pending:
         if item.step.notify:
@@ -571,13 +553,17 @@ def build_notification(
         "severity": state.severity,
         "status": "resolved" if kind == "resolved" else "firing",
     }
-    annotations = {k: _render(env, v, context) for k, v in rule.spec.annotations.items()}
+    # A template that fails to render is left out, so the default summary is sent, never
+    # the template's source; the fields say which failed and why.
+    annotations, failed = _render(env, rule.spec.annotations, context)
     default = f"{rule.condition.text} (value {format_value(value)})"
     title = rule.name + (f" ({group})" if group else "")
     fields = {"value": format_value(value), "condition": rule.condition.text}
     if kind != "resolved":
         fields.update(_impact(rule, state, ruleset, source, now))
     fields["rule version"] = rule.version
+    if failed:
+        fields["annotations not rendered"] = "; ".join(failed)
     return Notification(
         key=key,
         dedup_key=f"alert:{state.fingerprint}:{state.episode_id}",

@@ -264,15 +264,12 @@ def _version(spec: RuleSpec, severity: str) -> str:
 
 
 def _check_templates(spec: RuleSpec, where: tuple[Any, ...], report: _Reporter) -> None:
-    from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import SandboxedEnvironment
+    from monitoring.alerts.templates import check_template
 
-    env = SandboxedEnvironment()
     for key, text in spec.annotations.items():
-        try:
-            env.parse(text)
-        except TemplateSyntaxError as error:
-            report.at((*where, "annotations", key), f"annotation {key!r}: {error.message}")
+        problem = check_template(text)
+        if problem is not None:
+            report.at((*where, "annotations", key), f"annotation {key!r}: {problem}")
 
 
 def check_rules(
