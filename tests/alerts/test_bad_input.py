@@ -203,3 +203,24 @@ def test_annotations_using_the_evaluators_filters_and_names_load(tmp_path: Path)
     text = RULE.format('"error_rate > 1%"') + f'        annotations: {{summary: "{summary}"}}\n'
     path.write_text(text)
     assert check_rules(path)[1] == []
+
+
+def test_a_rule_cannot_relabel_itself_or_use_labels_that_are_not_identifiers(
+    tmp_path: Path,
+) -> None:
+    text = RULE.format('"error_rate > 1%"') + (
+        "        labels:\n"
+        "          alertname: y\n"
+        "          severity: info\n"
+        '          "": a\n'
+        '          "bad label": b\n'
+        '          "team\\n": c\n'
+        "          team_2: ok\n"
+    )
+    assert _problems(tmp_path, text.encode()) == [
+        "7:11: label 'alertname' cannot be set: it is the rule's name",
+        "8:11: label 'severity' cannot be set: it is the group's severity",
+        "9:11: label name '' is not an identifier: use letters, digits and _",
+        "10:11: label name 'bad label' is not an identifier: use letters, digits and _",
+        "11:11: label name 'team\\n' is not an identifier: use letters, digits and _",
+    ]

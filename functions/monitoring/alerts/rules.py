@@ -263,6 +263,24 @@ def _version(spec: RuleSpec, severity: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
+# Set from the rule itself: silences, inhibition and routing match on them, so a rule's
+# `labels:` must not change them (rule x labelled alertname: y escaped x's silences, and a
+# severity label disagreed with the severity notifications are routed by).
+_RESERVED_LABELS = {
+    "alertname": "it is the rule's name",
+    "severity": "it is the group's severity",
+}
+
+
+def _check_labels(spec: RuleSpec, where: tuple[Any, ...], report: _Reporter) -> None:
+    for name in spec.labels:
+        at = (*where, "labels", "#key", name)
+        if name in _RESERVED_LABELS:
+            report.at(at, f"label {name!r} cannot be set: {_RESERVED_LABELS[name]}")
+        elif not _NAME.fullmatch(name):  # match() would let "a\n" through
+            report.at(at, f"label name {name!r} is not an identifier: use letters, digits and _")
+
+
 def _check_templates(spec: RuleSpec, where: tuple[Any, ...], report: _Reporter) -> None:
     from monitoring.alerts.templates import check_template
 
@@ -422,6 +440,7 @@ def _load_rule(
                     (*where, "channels", index),
                     f"no receiver of kind {channel!r} is defined under receivers",
                 )
+    _check_labels(spec, where, report)
     _check_templates(spec, where, report)
     if condition is None or len(report.problems) > before:
         return None
