@@ -182,7 +182,7 @@ def test_resolution_waits_for_keep_firing_for_then_sends_one_resolved(world: Wor
     world.run(10)
     assert [n.status for n in world.sink.sent] == ["firing", "resolved"]
     resolved = world.sink.sent[1]
-    assert resolved.title.startswith("Resolved: errors")
+    assert resolved.status == "resolved" and resolved.title.startswith("errors")
     assert resolved.ends_at is not None
 
 
@@ -435,7 +435,7 @@ def test_the_alerts_of_a_rule_that_is_gone_resolve_where_they_fired(
         firing.labels,
         firing.dedup_key,
     )
-    assert resolved.title == "Resolved: errors (endpoint=/a)"
+    assert resolved.title == "errors (endpoint=/a)"
     history = query_history(world.settings, since=world.start, rule="errors")
     assert [e.to_state for e in history] == ["pending", "firing", "resolved"]
     assert [t.to_state for t in result.transitions if t.rule == "errors"] == ["resolved"]

@@ -387,3 +387,11 @@ def test_sms_retry_texts_only_the_numbers_still_owed(
 
     sent_to = [parse_qs(r.body.decode())["To"][0] for r in receiver.requests(sms.path)]
     assert sent_to == [numbers[0], numbers[1], numbers[1], numbers[2]]
+
+
+def test_a_value_the_evaluator_formatted_is_shown_once(
+    make_ctx: Callable[..., Context],
+) -> None:
+    text = make_ctx().renderer.render("text.j2", message(value=2500.0, fields={"value": "2,500"}))
+
+    assert text.count("2,500") == 1 and "Value:" not in text

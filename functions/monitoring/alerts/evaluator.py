@@ -521,7 +521,8 @@ def _retired_notification(state: AlertState, key: str, now: datetime) -> Notific
         kind="alert",
         status="resolved",
         severity=state.severity,
-        title=f"Resolved: {state.rule}" + (f" ({group})" if group else ""),
+        # The status says "resolved" in every channel; the title names the alert alone.
+        title=state.rule + (f" ({group})" if group else ""),
         summary=f"Rule {state.rule} was removed or disabled in alerts.yaml.",
         labels=dict(state.labels),
         starts_at=state.fired_at,
@@ -570,7 +571,7 @@ def build_notification(
         kind="alert",
         status="resolved" if kind == "resolved" else "firing",
         severity=state.severity,
-        title=("Resolved: " if kind == "resolved" else "") + title,
+        title=title,
         summary=annotations.get("summary", default),
         description=annotations.get("description", ""),
         labels=dict(state.labels),

@@ -90,7 +90,8 @@ class SlackNotifier:
         title = f"{_icon(n)} *{status_word(n)}*: {escape(n.title)}"
         section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": title}}
         facts = {"Severity": n.severity, **n.fields}
-        if n.value is not None:
+        # The alert evaluator puts its own formatted "value" among the fields.
+        if n.value is not None and "value" not in n.fields:
             facts["Value"] = number(n.value)
         section["fields"] = [
             {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"}
