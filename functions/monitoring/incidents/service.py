@@ -318,7 +318,7 @@ def _join_or_open(
     if incident is None:
         incident = Incident(
             id=_new_id(now),
-            title=f"[{origin}] {notification.title}" if origin else notification.title,
+            title=notification.title,
             service=service,
             priority=priority,
             opened_at=now,
@@ -475,11 +475,14 @@ def _close(settings: Settings, incident: Incident, now: datetime, actor: str, me
 # Time passing ------------------------------------------------------------------------------
 
 
-def tick(settings: Settings, now: datetime, *, origin: str = "") -> TickResult:
+def tick(
+    settings: Settings, now: datetime, *, origin: str = "", close_only: bool = False
+) -> TickResult:
     """Close quiet incidents, escalate missed response targets, remind overdue updates.
 
     Only incidents of ``origin`` are ticked: a replay's incidents live on the log's clock,
-    and the wall clock would escalate last week's replayed outage at once.
+    and the wall clock would escalate last week's replayed outage at once. ``close_only``
+    runs the quiet-period close alone (a replay past the end of its log).
     """
     result = TickResult()
     for incident in list_incidents(settings, open_only=True):
@@ -488,7 +491,7 @@ def tick(settings: Settings, now: datetime, *, origin: str = "") -> TickResult:
         outcome: dict[str, Any] = {}
 
         def change(current: Incident, outcome: dict[str, Any] = outcome) -> None:
-            _tick_one(settings, current, now, outcome)
+            _tick_one(settings, current, now, outcome, close_only)
 
         updated = _mutate(settings, incident.id, change)
         if "closed" in outcome:
@@ -521,7 +524,11 @@ def tick_guarded(settings: Settings, now: datetime, *, origin: str = "") -> Tick
 
 
 def _tick_one(
-    settings: Settings, incident: Incident, now: datetime, outcome: dict[str, Any]
+    settings: Settings,
+    incident: Incident,
+    now: datetime,
+    outcome: dict[str, Any],
+    close_only: bool = False,
 ) -> None:
     config = settings.incidents
     if not incident.open:
@@ -542,6 +549,8 @@ def _tick_one(
             f"Resolved after {config.quiet_period_minutes} minutes without a firing alert.",
         )
         outcome["closed"] = True
+        return
+    if close_only:
         return
 
     target = timedelta(minutes=config.response_target_minutes.get(incident.priority, 60))

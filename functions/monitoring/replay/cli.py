@@ -54,10 +54,18 @@ def replay(
             "--horizon", min=0, help="Minutes a line may arrive late and still be bucketed."
         ),
     ] = 5,
+    all_rules: Annotated[
+        bool,
+        typer.Option(
+            "--all-rules",
+            help="Also evaluate rules that read more than requests (backups, cost, health).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Replay a request log through KPIs, alert evaluation and notifications, using the
-    log's own timestamps as the clock, then print a summary.
+    """Replay a request log through KPIs, alerts and notifications on the log's own clock.
+
+    Prints lines read, parsed and rejected, traffic, latency and the alert timeline.
 
     Example: firewatch replay /var/log/nginx/access.log.1.gz --dry-run
     """
@@ -79,7 +87,9 @@ def replay(
         fail(f"no such file: {file}", EXIT_USAGE)
 
     settings = _settings()
-    options = ReplayOptions(format=fmt, tz=tz, dry_run=dry_run, horizon_minutes=horizon)
+    options = ReplayOptions(
+        format=fmt, tz=tz, dry_run=dry_run, horizon_minutes=horizon, all_rules=all_rules
+    )
     printed: list[Notification] = []
     try:
         summary = _run(settings, file, options, printed, quiet=as_json)

@@ -11,16 +11,21 @@ Steps of ``replay_file``:
    incident tick, and deliver what was queued (in a dry run, only collect it); of a long run
    of minutes without requests, only as many as the rules and incidents need
    (``_quiet_minutes``, a day at least) are closed, and the rest is skipped;
-4. summarise lines, traffic, latency and the alert timeline.
+4. close the replay's incidents that would have closed in the quiet period after the log;
+5. summarise lines, traffic, latency and the alert timeline.
+
+Only the rules that read what a request log carries are evaluated (``REPLAYED_METRICS``),
+unless ``all_rules``.
 
 Alert state is always kept in memory for the replay: its clock is the log's, while the live
 ``evaluate_alerts`` keeps state on the wall clock, and the evaluator ignores a minute older
 than the last one it evaluated, so sharing ``fw_alert_state`` would make each skip the
-other's minutes. Notifications and incidents are real; the incidents are marked as the
-replay's (``origin``, a "[replay]" title), so they neither join a live incident of the same
-service nor are escalated by the live tick on the wall clock. A dry run also hands notifications to
-a collecting sink, so nothing is enqueued, delivered or opened as an incident; the KPI
-rollups are still written, because the evaluator reads them from Firestore.
+other's minutes. Notifications and incidents are real, and marked as the replay's: titles
+say "[replay]", keys carry the replay's run id (``_ReplaySink``), and incidents have the
+replay ``origin``, so they neither join a live incident of the same service nor are
+escalated by the live tick on the wall clock. A dry run hands notifications to a collecting
+sink, so nothing is enqueued, delivered or opened as an incident; the KPI rollups are still
+written, because the evaluator reads them from Firestore.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ import itertools
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +65,8 @@ logger = logging.getLogger(__name__)
 _CHUNK_LINES = 20_000  # lines between progress reports
 # Incidents a replay opens are its own: they never join, or are ticked with, live ones.
 REPLAY_ORIGIN = "replay"
+# What ``_Pipeline._record`` makes of each request.
+REPLAYED_METRICS = frozenset({"api_requests", "api_response_time_ms", "api_errors", "auth_refused"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Progress = Callable[[int, int], None]  # (bytes read so far, file size)
@@ -77,6 +85,10 @@ class ReplayOptions:
     # Minutes without requests in a row evaluated one by one, raised to what the rules and
     # incidents need (``_quiet_minutes``); the rest of a longer gap is skipped.
     quiet_minutes: int = QUIET_MINUTES
+    # False: only the rules that read what a request log carries (``REPLAYED_METRICS``);
+    # the others would judge the log's period by whatever else is stored (no backup, no
+    # cost, no health probes on a fresh stack) and page for it.
+    all_rules: bool = False
 
 
 class _Pipeline:
@@ -87,12 +99,14 @@ class _Pipeline:
         settings: Settings,
         options: ReplayOptions,
         on_notification: Callable[[Notification], None] | None,
+        run_id: str = "",
     ) -> None:
         from monitoring.kpi.recorder import Recorder
 
         self.settings = settings
         self.options = options
         self.on_notification = on_notification
+        self.run_id = run_id
         # A recorder of its own that flushes only when told, once per closed minute; the
         # series limit is raised because a log's whole endpoint mix arrives in one process.
         kpi = settings.kpi.model_copy(
@@ -128,13 +142,24 @@ class _Pipeline:
         from monitoring.alerts.rules import load_rules
         from monitoring.alerts.state import MemoryStateStore
 
-        self.rules = load_rules(self.settings.alerts_file, self.settings)
+        rules = load_rules(self.settings.alerts_file, self.settings)
+        if not self.options.all_rules:
+            skipped = [r.name for r in rules.rules if not _reads_only_requests(r)]
+            rules = replace(rules, rules=[r for r in rules.rules if r.name not in skipped])
+            if skipped:
+                self.warnings.append(
+                    f"{len(skipped)} rules not evaluated, as they read more than a request log "
+                    f"carries ({', '.join(skipped)}); --all-rules evaluates them against "
+                    "what else is stored for the period"
+                )
+        self.rules = rules
         self.store = MemoryStateStore()
-        self.sink = (
+        inner: Sink = (
             CollectingSink()
             if self.options.dry_run
             else OutboxSink(self.settings, incident_origin=REPLAY_ORIGIN)
         )
+        self.sink = _ReplaySink(inner, self.run_id)
 
     def __call__(self, bucket: MinuteBucket) -> None:
         minute_end = datetime.fromtimestamp((bucket.minute + 1) * 60, UTC)
@@ -163,7 +188,7 @@ class _Pipeline:
                 f"{start:%Y-%m-%d %H:%M}Z already had {stored:,.0f} API requests recorded; "
                 "this replay adds to them (replaying a period twice counts it twice)"
             )
-            logger.warning("%s", message)
+            logger.info("%s", message)  # the summary reports it
             self.warnings.append(message)
 
     def _record(self, bucket: MinuteBucket) -> None:
@@ -245,6 +270,20 @@ class _Pipeline:
         outcome = tick_guarded(self.settings, now, origin=REPLAY_ORIGIN)
         return outcome is not None and bool(outcome.closed or outcome.escalated or outcome.reminded)
 
+    def close_quiet_incidents(self) -> None:
+        """Close the replay's incidents that would have closed after the log ended.
+
+        The log's clock stops at its last line; an incident whose alerts all resolved would
+        otherwise stay in monitoring (and on the status page) for good. Only the quiet-period
+        close runs: nothing is escalated or reminded past the end of the log.
+        """
+        from monitoring.incidents.service import tick
+
+        if self.last_minute_end is None:
+            return
+        quiet = timedelta(minutes=self.settings.incidents.quiet_period_minutes)
+        tick(self.settings, self.last_minute_end + quiet, origin=REPLAY_ORIGIN, close_only=True)
+
     def drain(self, now: datetime) -> None:
         from monitoring.notifiers.jobs import drain_outbox
 
@@ -302,6 +341,36 @@ def _rule_minutes(rule: Rule) -> int:
     return math.ceil(span / timedelta(minutes=1))
 
 
+def _reads_only_requests(rule: Rule) -> bool:
+    metrics = {agg.metric for agg in rule.condition.selectors()}
+    return bool(metrics) and metrics <= REPLAYED_METRICS
+
+
+class _ReplaySink:
+    """Mark what a replay sends as the replay's, then hand it on.
+
+    Keys and dedup keys carry the replay's run id: each replay keeps alert state in memory,
+    so two replays of one log make the same episodes at the same log times, and the outbox
+    would take the second replay's messages for the first's and send nothing. Titles say
+    "[replay]", so on-call can tell a replayed page from a live one.
+    """
+
+    def __init__(self, inner: Sink, run_id: str) -> None:
+        self.inner = inner
+        self.run_id = run_id
+
+    def send(self, notification: Notification, receivers: list[str] | None, now: datetime) -> None:
+        prefix = f"replay:{self.run_id}:"
+        marked = notification.model_copy(
+            update={
+                "key": (prefix + notification.key)[:500],
+                "dedup_key": prefix + (notification.dedup_key or notification.key),
+                "title": f"[replay] {notification.title}"[:300],
+            }
+        )
+        self.inner.send(marked, receivers, now)
+
+
 def replay_file(
     settings: Settings,
     path: Path,
@@ -332,7 +401,8 @@ def replay_file(
             )
         fmt = options.format or detect_format(sample, tz, now=now)
         parse = make_parser(fmt, tz, now=now)
-        pipeline = _Pipeline(settings, options, on_notification)
+        run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        pipeline = _Pipeline(settings, options, on_notification, run_id)
         aggregator = Aggregator(
             horizon_minutes=options.horizon_minutes,
             keep_requests=True,
@@ -347,6 +417,8 @@ def replay_file(
                 progress(source.position, source.size)
         aggregator.finish()
         if pipeline.last_minute_end is not None and options.evaluate and not options.dry_run:
+            pipeline.drain(pipeline.last_minute_end)
+            pipeline.close_quiet_incidents()
             pipeline.drain(pipeline.last_minute_end)
 
     summary = summarise(aggregator, path=str(path), fmt=fmt)
