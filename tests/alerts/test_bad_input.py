@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.alerts.rules import check_rules
-from monitoring.alerts.testing import run_rule_tests
+from monitoring.alerts.testing import expand_values, run_rule_tests
 from monitoring.errors import RuleError
 
 RULE = "groups:\n  - name: critical\n    rules:\n      - name: x\n        condition: {}\n"
@@ -224,3 +224,50 @@ def test_a_rule_cannot_relabel_itself_or_use_labels_that_are_not_identifiers(
         "10:11: label name 'bad label' is not an identifier: use letters, digits and _",
         "11:11: label name 'team\\n' is not an identifier: use letters, digits and _",
     ]
+
+
+def test_a_rule_test_that_cannot_run_as_written_is_refused_naming_each_place(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "alerts.yaml").write_text(RULE.format('"error_rate > 1%"'))
+    path = tmp_path / "rules_test.yaml"
+    path.write_text(
+        "rule_files: [alerts.yaml]\n"
+        "tests:\n"
+        "  - name: storm\n"
+        "    start: 9999-12-31T23:00:00Z\n"
+        "    input_series:\n"
+        "      - {series: \"api_requests{endpoint='/a'}\", values: '1x99999999999'}\n"
+        "      - {series: 'api_errors{endpoint=\"/a\", garbage}', values: '1 2'}\n"
+        "    silences:\n"
+        "      - {matchers: ['alertname~x'], end: 10m}\n"
+        "      - {matchers: ['alertname=~(x'], start: 20m, end: 10m}\n"
+        "    alert_rule_test:\n"
+        "      - {eval_time: 3650d, alertname: x}\n"
+    )
+    with pytest.raises(RuleError) as refused:
+        run_rule_tests(path)
+    assert str(refused.value).split("; ") == [
+        f"{path}:{problem}"
+        for problem in [
+            "4:12: test 'storm': start must be from 1970 to 2999",
+            "6:18: test 'storm': unreadable labels \"endpoint='/a'\" in series "
+            '"api_requests{endpoint=\'/a\'}": write label="value"',
+            "6:57: test 'storm': values expand to more than 11,520 minutes (8 days)",
+            "7:18: test 'storm': unreadable labels 'garbage' in series "
+            '\'api_errors{endpoint="/a", garbage}\': write label="value"',
+            "9:21: test 'storm': invalid matcher 'alertname~x': write label=value, "
+            "e.g. alertname=high_p95",
+            "10:21: test 'storm': matcher alertname: invalid regex "
+            "(missing ), unterminated subpattern at position 0)",
+            "10:56: test 'storm': a silence ends before it starts",
+            "12:21: test 'storm': 3650d is past the longest test, 8d",
+        ]
+    ]
+
+
+def test_series_values_expand_to_at_most_8_days_of_minutes() -> None:
+    assert len(expand_values("1x11519")) == 11_520
+    assert len(expand_values("_x11520")) == 11_520
+    with pytest.raises(ValueError, match=r"^values expand to more than 11,520 minutes \(8 days\)$"):
+        expand_values("1x11519 2")

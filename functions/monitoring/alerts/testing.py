@@ -26,13 +26,21 @@ same evaluator and state machine as production, on an in-memory source and state
 
 Values of a counter are that minute's total; of a distribution, one observation; of a gauge,
 its level.
+
+Limits, checked when the file loads: a test spans at most 8 days (``MAX_SPAN``: a trend's
+7-day baseline and the day under test), so each series expands to at most 11,520 values and
+each ``eval_time`` and silence time is at most 8d; every minute is evaluated, and the memory
+source reads every point for each question, so the cost grows with the square of the span.
+``start`` is from 1970 to 2999.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,18 +53,24 @@ from monitoring.alerts.rules import check_rules
 from monitoring.alerts.silences import Silence, parse_matcher
 from monitoring.alerts.source import MemorySource
 from monitoring.alerts.state import MemoryStateStore
-from monitoring.errors import RuleError
+from monitoring.clock import as_utc
+from monitoring.errors import InputError, RuleError
 from monitoring.kpi.metrics import METRICS
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
 
-__all__ = ["TestOutcome", "expand_values", "run_rule_tests"]
+__all__ = ["MAX_SPAN", "TestOutcome", "expand_values", "run_rule_tests"]
 
-_SERIES = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?:\{(.*)\})?\s*$")
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"\s*,?')
+_SERIES = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*(?:\{(.*)\})?\s*$", re.DOTALL)
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"\s*(?:,|$)')
 _TOKEN = re.compile(r"^(_|-?[\d.]+)(?:([+-][\d.]+))?(?:x(\d+))?$")
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+MAX_SPAN = timedelta(days=8)
+_MAX_VALUES = int(MAX_SPAN.total_seconds() // 60)
+# Rules reach back up to 428 days (a 400-day window, a 28-day trend) and a test runs 8 days
+# on: a start near either end of the datetime range overflowed instead of failing.
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 
 
 def expand_values(text: str) -> list[float | None]:
@@ -67,20 +81,36 @@ def expand_values(text: str) -> list[float | None]:
         if not found:
             raise ValueError(f"invalid value {token!r}: use numbers, _, axN or a+bxN")
         start, step, times = found.groups()
+        count = int(times) + (start != "_") if times else 1
+        # Checked before expanding: "1x99999999999" would take all memory first.
+        if len(values) + count > _MAX_VALUES:
+            raise ValueError(
+                f"values expand to more than {_MAX_VALUES:,} minutes ({MAX_SPAN.days} days)"
+            )
         if start == "_":
-            values.extend([None] * (int(times) if times else 1))
+            values.extend([None] * count)
             continue
-        count = int(times) + 1 if times else 1
-        delta = float(step) if step else 0.0
-        values.extend(float(start) + delta * i for i in range(count))
+        try:
+            first, delta = float(start), float(step) if step else 0.0
+        except ValueError:
+            raise ValueError(f"invalid value {token!r}: use numbers, _, axN or a+bxN") from None
+        values.extend(first + delta * i for i in range(count))
     return values
+
+
+def _span(text: str) -> timedelta:
+    """Return the duration ``text`` of a test's timeline; raise ValueError past ``MAX_SPAN``."""
+    duration = parse_duration(text)
+    if duration > MAX_SPAN:
+        raise ValueError(f"{text} is past the longest test, {MAX_SPAN.days}d")
+    return duration
 
 
 class _Series(BaseModel):
     model_config = ConfigDict(extra="forbid")
     series: str
     values: str
-    users: int = Field(0, ge=0)
+    users: int = Field(0, ge=0, le=10_000)  # one id set per series, kept for every minute
 
     @field_validator("values", mode="before")
     @classmethod
@@ -143,7 +173,17 @@ def _parse_series(text: str) -> tuple[str, dict[str, str]]:
     name, body = found.group(1), found.group(2) or ""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r} in series {text!r}")
-    labels = dict(_LABEL.findall(body))
+    labels, at = {}, 0
+    while body[at:].strip():
+        # Read pair by pair to the end: findall skipped what it could not read ('/a' in
+        # single quotes, a bare word), and the series lost that label without a word.
+        pair = _LABEL.match(body, at)
+        if pair is None:
+            raise ValueError(
+                f'unreadable labels {body[at:].strip()!r} in series {text!r}: write label="value"'
+            )
+        labels[pair.group(1)] = pair.group(2)
+        at = pair.end()
     unknown = set(labels) - set(METRICS[name].labels)
     if unknown:
         raise ValueError(f"metric {name!r} has no label {', '.join(sorted(unknown))}")
@@ -185,9 +225,50 @@ def _load_test_file(path: Path) -> _TestFile:
         for problem in error.errors():
             loc = tuple(problem["loc"])
             report.at(loc, f"{'.'.join(map(str, loc))}: {problem['msg']}")
+    else:
+        for index, test in enumerate(spec.tests):
+            _check_test(test, ("tests", index), report)
     if report.problems:
         raise RuleError("; ".join(str(problem) for problem in report.problems))
     return spec
+
+
+def _silence_end(silence: _SilenceSpec) -> timedelta:
+    end = _span(silence.end)
+    try:
+        start = _span(silence.start)
+    except ValueError:  # reported at the start
+        return end
+    if end < start:
+        raise ValueError("a silence ends before it starts")
+    return end
+
+
+def _check_test(test: _Test, where: tuple[Any, ...], report: Any) -> None:
+    """Report each series, time and matcher of ``test`` that would not run, with its place."""
+    checks: list[tuple[tuple[Any, ...], Callable[[], object]]] = []
+    for i, series in enumerate(test.input_series):
+        checks.append((("input_series", i, "series"), partial(_parse_series, series.series)))
+        checks.append((("input_series", i, "values"), partial(expand_values, series.values)))
+    for i, silence in enumerate(test.silences):
+        for j, matcher in enumerate(silence.matchers):
+            checks.append((("silences", i, "matchers", j), partial(parse_matcher, matcher)))
+        checks.append((("silences", i, "start"), partial(_span, silence.start)))
+        checks.append((("silences", i, "end"), partial(_silence_end, silence)))
+    for i, check in enumerate(test.alert_rule_test):
+        checks.append((("alert_rule_test", i, "eval_time"), partial(_span, check.eval_time)))
+
+    name = f"test {test.name!r}"
+    if test.start is not None and not _EARLIEST <= as_utc(test.start) < _LATEST:
+        report.at((*where, "start"), f"{name}: start must be from 1970 to 2999")
+    for path, parse in checks:
+        try:
+            parse()
+        except ValidationError as error:  # a matcher's regex that does not compile
+            message = error.errors()[0]["msg"].removeprefix("Value error, ")
+            report.at((*where, *path), f"{name}: {message}")
+        except (ValueError, InputError) as error:
+            report.at((*where, *path), f"{name}: {error}")
 
 
 def run_rule_tests(path: Path, settings: Settings | None = None) -> list[TestOutcome]:
@@ -210,31 +291,32 @@ def run_rule_tests(path: Path, settings: Settings | None = None) -> list[TestOut
 
 
 def _run_one(test: _Test, ruleset: Any) -> TestOutcome:
+    """Run ``test``, checked by ``_check_test`` when its file loaded."""
     outcome = TestOutcome(test.name)
-    start = test.start or DEFAULT_START
+    start = as_utc(test.start) if test.start else DEFAULT_START
     source = MemorySource()
     try:
         for series in test.input_series:
             metric, labels = _parse_series(series.series)
+            ids = {f"user-{i}" for i in range(series.users)}
             for minute, value in enumerate(expand_values(series.values)):
                 if value is None:
                     continue
-                ids = {f"user-{i}" for i in range(series.users)}
                 source.add(
                     metric, start + timedelta(minutes=minute), value, labels, distinct_ids=ids
                 )
         silences = [
             Silence(
                 matchers=[parse_matcher(m) for m in s.matchers],
-                starts_at=start + parse_duration(s.start),
-                ends_at=start + parse_duration(s.end),
+                starts_at=start + _span(s.start),
+                ends_at=start + _span(s.end),
                 author="rule test",
                 comment=s.comment,
             )
             for s in test.silences
         ]
-        checks = sorted(test.alert_rule_test, key=lambda c: parse_duration(c.eval_time))
-    except ValueError as error:
+        checks = sorted(test.alert_rule_test, key=lambda c: _span(c.eval_time))
+    except ValueError as error:  # checked at load; kept so a bug fails one test, not all
         outcome.failures.append(str(error))
         return outcome
 
@@ -245,7 +327,7 @@ def _run_one(test: _Test, ruleset: Any) -> TestOutcome:
         if check.alertname not in known:
             outcome.failures.append(f"no rule named {check.alertname!r}")
             continue
-        target = int(parse_duration(check.eval_time).total_seconds() // 60)
+        target = int(_span(check.eval_time).total_seconds() // 60)
         result = None
         while minute < target:
             minute += 1
