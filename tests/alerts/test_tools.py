@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from monitoring.alerts import testing
 from monitoring.alerts.backtest import backtest
 from monitoring.alerts.rules import load_rules
+from monitoring.alerts.silences import STORED, Silence, parse_matcher
 from monitoring.alerts.source import MemorySource
 from monitoring.alerts.testing import expand_values, run_rule_tests
 from monitoring.cli import app
@@ -177,3 +179,90 @@ def test_an_evaluation_error_fails_the_rule_test_with_its_text(
         "FAIL quiet latency",
         "    evaluation failed at 1m: slow_api_p95: latency store unreachable",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--step", "0m"],
+            "error: --step 0m is shorter than the evaluator's minute: give 1m or more",
+        ),
+        (
+            ["--step", "30s"],
+            "error: --step 30s is shorter than the evaluator's minute: give 1m or more",
+        ),
+        (
+            ["--step", "2d", "--days", "1"],
+            "error: --step 2d is longer than --days 1: nothing would be evaluated",
+        ),
+        (
+            ["--step", "5"],
+            "error: invalid duration '5': write a number and a unit, e.g. 5m, 90s, 2h",
+        ),
+    ],
+    ids=["zero", "under-a-minute", "longer-than-days", "no-unit"],
+)
+def test_a_backtest_step_that_evaluates_nothing_exactly_is_a_usage_error(
+    args: list[str], expected: str
+) -> None:
+    result = CliRunner().invoke(app, ["alerts", "backtest", str(REPO / "alerts.yaml"), *args])
+    assert (result.exit_code, result.output.strip()) == (2, expected)
+
+
+def test_backtest_refuses_a_step_longer_than_its_span() -> None:
+    rules = load_rules(REPO / "alerts.yaml", load_settings(_env_file=None))
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    with pytest.raises(ValueError, match=r"^the backtest step is longer than the backtest: "):
+        backtest(rules, MemorySource(), start, start + timedelta(days=1), step=timedelta(days=2))
+
+
+@pytest.mark.parametrize(
+    ("regex", "problem"),
+    [
+        ("(a+)+$", "repeats a group that holds a quantifier (it can backtrack for hours)"),
+        ("(a?)*x", "repeats a group that holds a quantifier (it can backtrack for hours)"),
+        ("(/a|/ab)+$", "repeats a group that holds | (it can backtrack for hours)"),
+        (".*.*.*.*x", "has 4 quantifiers, more than 3 (it can backtrack for hours)"),
+        ("/api/.*", None),
+        ("high_.*|slow_.*", None),
+        ("(?:/v[0-9]+)?/api/.*", None),  # an optional group is tried once or not at all
+        ("(ab){3}/.*", None),  # a fixed count does not backtrack
+    ],
+    ids=["nested", "nested-optional", "alternation", "four", "prefix", "branches", "opt", "fixed"],
+)
+def test_a_silence_regex_that_can_backtrack_for_hours_is_refused(
+    regex: str, problem: str | None
+) -> None:
+    if problem is None:
+        assert parse_matcher(f"endpoint=~{regex}").value == regex
+        return
+    with pytest.raises(ValidationError) as refused:
+        parse_matcher(f"endpoint=~{regex}")
+    assert refused.value.errors()[0]["msg"] == (
+        f"Value error, matcher endpoint: regex {regex!r} {problem}"
+    )
+
+
+def test_silence_add_refuses_a_catastrophic_regex_as_a_usage_error() -> None:
+    code, output = _run(
+        "alerts", "silence", "add", "-m", "endpoint=~(a+)+$", "--for", "1h",
+        "--author", "ana", "--comment", "c",
+    )  # fmt: skip
+    assert (code, output.strip()) == (
+        2,
+        "error: invalid silence: matcher endpoint: regex '(a+)+$' repeats a group "
+        "that holds a quantifier (it can backtrack for hours)",
+    )
+
+
+def test_a_silence_stored_before_the_regex_rule_still_loads() -> None:
+    stored = {
+        "matchers": [{"name": "endpoint", "op": "=~", "value": "(a+)+$"}],
+        "starts_at": datetime(2026, 3, 2, tzinfo=UTC),
+        "ends_at": datetime(2026, 3, 3, tzinfo=UTC),
+        "author": "ana",
+        "comment": "old",
+    }
+    silence = Silence.model_validate(stored, context=STORED)
+    assert silence.matches({"endpoint": "aaa"})

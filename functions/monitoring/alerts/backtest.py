@@ -42,6 +42,8 @@ def backtest(
     """Return, per rule, how often it would have fired in ``[start, end)`` and what it sent."""
     if step < timedelta(minutes=1):
         raise ValueError("the backtest step must be at least one minute")
+    if floor_minute(start) + step > end:
+        raise ValueError("the backtest step is longer than the backtest: nothing to evaluate")
     rows = {r.name: BacktestRow(r.name, r.severity) for r in ruleset.rules}
     store, sink = MemoryStateStore(), CollectingSink()
     now = floor_minute(start) + step

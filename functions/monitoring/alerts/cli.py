@@ -189,6 +189,11 @@ def backtest(
     from monitoring.alerts.rules import load_rules
     from monitoring.alerts.source import KpiSource
 
+    every = _duration(step)
+    if every < timedelta(minutes=1):
+        fail(f"--step {step} is shorter than the evaluator's minute: give 1m or more", EXIT_USAGE)
+    if every > timedelta(days=days):
+        fail(f"--step {step} is longer than --days {days}: nothing would be evaluated", EXIT_USAGE)
     settings = _settings()
     ruleset = load_rules(file, settings)
     end = _now().replace(second=0, microsecond=0)
@@ -197,7 +202,7 @@ def backtest(
         KpiSource(settings),
         end - timedelta(days=days),
         end,
-        step=_duration(step),
+        step=every,
         repeat_interval=timedelta(minutes=settings.alerts.repeat_interval_minutes),
     )
     if as_json:
@@ -296,7 +301,8 @@ def silence_add(
             comment=comment,
         )
     except ValidationError as error:
-        fail(f"invalid silence: {error.errors()[0]['msg']}", EXIT_USAGE)
+        reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+        fail(f"invalid silence: {reason}", EXIT_USAGE)
     stored = add_silence(_settings(), silence, now=now)
     if as_json:
         emit_json(stored.model_dump(mode="json"))

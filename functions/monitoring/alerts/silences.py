@@ -2,17 +2,24 @@
 
 A silence suppresses notifications only. State, transitions and history go on as usual, so
 when a silence ends on a still-firing alert, the next evaluation sends its firing message.
+
+Regex matchers run against label values the clients send (an endpoint, up to 200 characters)
+on every evaluation, and Python's ``re`` has no timeout. So a new matcher's regex may not
+repeat a group that itself holds a quantifier or ``|`` (``(a+)+$``, ``(a|a)*``: exponential),
+nor hold more than ``MAX_QUANTIFIERS`` variable quantifiers (``.*.*.*.*x``: a power of the
+length). Silences stored before this rule load as they are.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from monitoring.clock import as_utc
 from monitoring.errors import InputError, NotFound
@@ -32,6 +39,10 @@ __all__ = [
 ]
 
 _MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
+MAX_QUANTIFIERS = 3
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+# What the loaders pass, so a silence stored before the regex rule still loads and applies.
+STORED = {"stored": True}
 
 
 class Matcher(BaseModel):
@@ -40,12 +51,15 @@ class Matcher(BaseModel):
     value: str
 
     @model_validator(mode="after")
-    def _regex_compiles(self) -> Matcher:
+    def _regex_compiles(self, info: ValidationInfo) -> Matcher:
         if self.op in ("=~", "!~"):
             try:
                 re.compile(self.value)
             except re.error as error:
                 raise ValueError(f"matcher {self.name}: invalid regex ({error})") from None
+            problem = None if (info.context or {}).get("stored") else _slow_regex(self.value)
+            if problem:
+                raise ValueError(f"matcher {self.name}: regex {self.value!r} {problem}")
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -59,6 +73,41 @@ class Matcher(BaseModel):
 
     def __str__(self) -> str:
         return f'{self.name}{self.op}"{self.value}"'
+
+
+def _slow_regex(pattern: str) -> str | None:
+    """Return why ``pattern`` can backtrack for too long on a label value, or ``None``."""
+    # The parser re.compile uses (private, but the only exact reading of a pattern).
+    parser: Any = importlib.import_module("re._parser")
+    stack: list[tuple[Any, bool]] = [(parser.parse(pattern), False)]
+    variable = 0
+    while stack:
+        items, repeated = stack.pop()
+        for op, arg in items:
+            kind = str(op)
+            if kind in _REPEATS:
+                low, high, body = arg
+                varies = low != high
+                if repeated and varies:
+                    return "repeats a group that holds a quantifier (it can backtrack for hours)"
+                variable += varies
+                # An optional group (at most once) is tried once or not: no blow-up.
+                stack.append((body, repeated or (varies and high > 1)))
+            elif kind == "BRANCH":
+                if repeated:
+                    return "repeats a group that holds | (it can backtrack for hours)"
+                stack.extend((branch, repeated) for branch in arg[1])
+            elif kind == "SUBPATTERN":
+                stack.append((arg[3], repeated))
+            elif kind in ("ASSERT", "ASSERT_NOT"):
+                stack.append((arg[1], repeated))
+            elif kind == "GROUPREF_EXISTS":
+                stack.extend((branch, repeated) for branch in arg[1:] if branch is not None)
+    if variable > MAX_QUANTIFIERS:
+        return (
+            f"has {variable} quantifiers, more than {MAX_QUANTIFIERS} (it can backtrack for hours)"
+        )
+    return None
 
 
 def parse_matcher(text: str) -> Matcher:
@@ -114,7 +163,9 @@ def list_silences(
     settings: Settings, now: datetime, *, include_expired: bool = False
 ) -> list[Silence]:
     """Return silences that are active or scheduled (all of them with ``include_expired``)."""
-    silences = [Silence.model_validate(s.to_dict()) for s in _collection(settings).stream()]
+    silences = [
+        Silence.model_validate(s.to_dict(), context=STORED) for s in _collection(settings).stream()
+    ]
     if not include_expired:
         silences = [s for s in silences if s.ends_at > as_utc(now)]
     return sorted(silences, key=lambda s: s.starts_at)
@@ -125,7 +176,7 @@ def active_silences(settings: Settings, now: datetime, client: Any = None) -> li
     from google.cloud.firestore import FieldFilter
 
     query = _collection(settings, client).where(filter=FieldFilter("ends_at", ">", as_utc(now)))
-    found = [Silence.model_validate(s.to_dict()) for s in query.stream()]
+    found = [Silence.model_validate(s.to_dict(), context=STORED) for s in query.stream()]
     return [s for s in found if s.active(as_utc(now))]
 
 
@@ -135,7 +186,7 @@ def expire_silence(settings: Settings, silence_id: str, *, now: datetime) -> Sil
     snap = ref.get()
     if not snap.exists:
         raise NotFound(f"no silence with id {silence_id!r}; list them with alerts silence list")
-    silence = Silence.model_validate(snap.to_dict())
+    silence = Silence.model_validate(snap.to_dict(), context=STORED)
     end = as_utc(now)
     if end < silence.ends_at:
         # A silence that has not started yet ends before it starts: empty, never active.
