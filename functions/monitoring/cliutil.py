@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = [
     "EXIT_BAD",
@@ -55,6 +56,14 @@ def fail(message: str, code: int = EXIT_BAD) -> NoReturn:
     if state.json:
         emit_json({"error": message, "exit_code": code})
     raise typer.Exit(code)
+
+
+def cells(*values: Any) -> list[Any]:
+    """Return table cells with rich markup in text escaped: data is shown as it is.
+
+    A title like "[replay] backup_missing" would otherwise lose "[replay]" as a style tag.
+    """
+    return [escape(v) if isinstance(v, str) else v for v in values]
 
 
 def emit_json(data: Any) -> None:

@@ -234,3 +234,11 @@ def test_mitigate_is_a_dry_run_unless_applied(cli: CliRunner, settings: Settings
     )
     assert real.exit_code == 0
     assert is_flag_open(settings, "search") is True
+
+
+def test_titles_are_shown_as_written_not_read_as_terminal_styles(cli: CliRunner) -> None:
+    opened = cli.invoke(app, ["incident", "open", "[replay] backup_missing [bold]x[/]"])
+    listed = cli.invoke(app, ["incident", "list"])
+
+    assert "[replay] backup_missing [bold]x[/]" in opened.stdout
+    assert "[replay] backup_missing" in listed.stdout

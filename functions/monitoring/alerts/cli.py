@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, document_id, emit_json, fail
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, cells, console, document_id, emit_json, fail
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -159,13 +159,15 @@ def status(as_json: bool = _JSON) -> None:
     for row in rows:
         extra = {k: v for k, v in row["labels"].items() if k not in ("alertname", "severity")}
         table.add_row(
-            row["rule"],
-            row["state"],
-            row["severity"],
-            ", ".join(f"{k}={v}" for k, v in extra.items()),
-            format_value(row["value"]),
-            f"{row['since']:%H:%M}" if row["since"] else "",
-            row["silenced_by"] or "",
+            *cells(
+                row["rule"],
+                row["state"],
+                row["severity"],
+                ", ".join(f"{k}={v}" for k, v in extra.items()),
+                format_value(row["value"]),
+                f"{row['since']:%H:%M}" if row["since"] else "",
+                row["silenced_by"] or "",
+            )
         )
     console.print(table if rows else "[green]nothing pending or firing[/]")
     if silences:
@@ -213,12 +215,14 @@ def backtest(
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row.rule,
-            row.severity,
-            str(row.episodes),
-            str(row.messages),
-            f"{row.minutes_firing:,.0f}",
-            str(row.no_data_evaluations),
+            *cells(
+                row.rule,
+                row.severity,
+                str(row.episodes),
+                str(row.messages),
+                f"{row.minutes_firing:,.0f}",
+                str(row.no_data_evaluations),
+            )
         )
     console.print(table)
 
@@ -247,13 +251,15 @@ def history(
         table.add_column(column)
     for e in entries:
         table.add_row(
-            f"{e.at:%Y-%m-%d %H:%M}",
-            e.rule,
-            e.from_state,
-            e.to_state,
-            format_value(e.value),
-            e.rule_version,
-            e.suppressed_by or "",
+            *cells(
+                f"{e.at:%Y-%m-%d %H:%M}",
+                e.rule,
+                e.from_state,
+                e.to_state,
+                format_value(e.value),
+                e.rule_version,
+                e.suppressed_by or "",
+            )
         )
     console.print(table)
 
@@ -335,13 +341,15 @@ def silence_list(
         table.add_column(column)
     for s in silences:
         table.add_row(
-            s.id,
-            s.kind,
-            ", ".join(map(str, s.matchers)),
-            f"{s.starts_at:%Y-%m-%d %H:%M}",
-            f"{s.ends_at:%Y-%m-%d %H:%M}",
-            s.author,
-            s.comment,
+            *cells(
+                s.id,
+                s.kind,
+                ", ".join(map(str, s.matchers)),
+                f"{s.starts_at:%Y-%m-%d %H:%M}",
+                f"{s.ends_at:%Y-%m-%d %H:%M}",
+                s.author,
+                s.comment,
+            )
         )
     console.print(table)
 

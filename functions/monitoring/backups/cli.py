@@ -14,6 +14,7 @@ import typer
 from monitoring.cliutil import (
     EXIT_BAD,
     EXIT_USAGE,
+    cells,
     console,
     document_id,
     document_path,
@@ -155,10 +156,10 @@ def backup_list(
     for r in records:
         style = "green" if r.state == "succeeded" else "red"
         read = f"{r.read_time:%Y-%m-%d %H:%M:%S}" if r.read_time else "-"
-        table.add_row(
+        table.add_row(*cells(
             r.id, r.kind, ",".join(r.tags), f"[{style}]{r.state}[/]", str(r.verified),
             str(r.documents), str(r.bytes), read,
-        )  # fmt: skip
+        ))  # fmt: skip
     console.print(table)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, fail
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, cells, console, emit_json, fail
 
 _STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "bold red"}
 
@@ -29,6 +29,7 @@ def health(
     Example: firewatch health --only firestore --only functions
     """
     from rich.table import Table
+    from rich.text import Text
 
     from monitoring.config import load_settings
     from monitoring.health.checks import run_checks
@@ -61,11 +62,13 @@ def health(
         for check in report.checks:
             style = _STYLE[check.status]
             table.add_row(
-                check.name,
-                f"[{style}]{check.status}[/]",
-                f"{check.latency_ms:.0f} ms",
-                "yes" if check.critical else "no",
-                check.reason,
+                *cells(
+                    check.name,
+                    Text(check.status, style=style),
+                    f"{check.latency_ms:.0f} ms",
+                    "yes" if check.critical else "no",
+                    check.reason,
+                )
             )
         console.print(table)
         style = _STYLE[report.status]

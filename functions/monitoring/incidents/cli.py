@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from monitoring.cliutil import EXIT_USAGE, console, document_id, emit_json, fail
+from monitoring.cliutil import EXIT_USAGE, cells, console, document_id, emit_json, fail
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -67,7 +68,8 @@ def _show(incident: Incident, as_json: bool, verb: str) -> None:
         emit_json(incident.model_dump(mode="json"))
         return
     console.print(
-        f"[bold]{incident.id}[/] {verb}: {incident.title} [{incident.priority}, {incident.status}]",
+        f"[bold]{incident.id}[/] {verb}: {escape(incident.title)} "
+        f"\\[{incident.priority}, {incident.status}]",
         highlight=False,
     )
 
@@ -194,13 +196,15 @@ def list_(
     table = Table("Id", "Priority", "Status", "Service", "Opened", "Acknowledged", "Title")
     for i in incidents:
         table.add_row(
-            i.id,
-            i.priority,
-            i.status,
-            i.service,
-            f"{i.opened_at:%Y-%m-%d %H:%M}",
-            i.acknowledged_by or "-",
-            i.title,
+            *cells(
+                i.id,
+                i.priority,
+                i.status,
+                i.service,
+                f"{i.opened_at:%Y-%m-%d %H:%M}",
+                i.acknowledged_by or "-",
+                i.title,
+            )
         )
     console.print(table)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, fail
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, cells, console, emit_json, fail
 
 __all__ = ["register"]
 
@@ -33,6 +33,7 @@ def run(
     Example: firewatch maintenance run daily --no-send
     """
     from rich.table import Table
+    from rich.text import Text
 
     from monitoring.config import load_settings
     from monitoring.maintenance import jobs
@@ -58,9 +59,11 @@ def run(
         colours = {"ok": "green", "skipped": "dim", "warn": "yellow", "fail": "red", "error": "red"}
         for section in report.sections:
             table.add_row(
-                section.title,
-                f"[{colours[section.status]}]{section.status}[/]",
-                section.error or section.summary,
+                *cells(
+                    section.title,
+                    Text(section.status, style=colours[section.status]),
+                    section.error or section.summary,
+                )
             )
         console.print(table)
         console.print(f"stored as fw_reports/{report.id}", highlight=False)

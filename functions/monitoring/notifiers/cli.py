@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, fail
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, cells, console, emit_json, fail
 
 notify = typer.Typer(
     help="Notification receivers and delivery.\n\nExample: firewatch notify test oncall-slack",
@@ -54,7 +54,7 @@ def receivers(as_json: bool = typer.Option(False, "--json", help="Print as JSON.
     for column in ("name", "kind", "target", "fallback"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["name"], row["kind"], row["target"], row["fallback"] or "-")
+        table.add_row(*cells(row["name"], row["kind"], row["target"], row["fallback"] or "-"))
     console.print(table)
     if ctx.dev_url:
         console.print("[yellow]local mode:[/] every receiver is sent to the dev catchers")

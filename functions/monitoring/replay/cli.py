@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, console, emit_json, err_console, fail
+from monitoring.cliutil import EXIT_BAD, EXIT_USAGE, cells, console, emit_json, err_console, fail
 
 if TYPE_CHECKING:
     from monitoring.config import Settings
@@ -197,12 +197,14 @@ def _print_summary(summary: ReplaySummary) -> None:
         )
         peak = episode.peak_value
         alerts.add_row(
-            episode.rule,
-            labels,
-            episode.severity,
-            _when(episode.fired_at),
-            _when(episode.resolved_at) if episode.resolved_at else "still firing",
-            "-" if peak is None else f"{peak:.4g}",
+            *cells(
+                episode.rule,
+                labels,
+                episode.severity,
+                _when(episode.fired_at),
+                _when(episode.resolved_at) if episode.resolved_at else "still firing",
+                "-" if peak is None else f"{peak:.4g}",
+            )
         )
     console.print(alerts if summary.alerts else "[green]no alert fired[/]")
     verb = "would have been sent (dry run)" if summary.dry_run else "sent"
