@@ -292,3 +292,29 @@ def test_the_label_set_cap_holds_across_instances_and_cold_starts(
     assert stored == {"/p0-0": 1, "/p0-1": 1, "/p0-2": 1}  # ...the deployment keeps 3
     sets = db.collection(Collections.SERIES).document("page_load_ms").get().to_dict()["sets"]
     assert len(sets) == 3
+
+
+def test_a_changed_relative_accuracy_still_merges_into_the_stored_minute_and_hour(
+    settings: Settings, db: Any
+) -> None:
+    before = Recorder(settings, db)
+    for value in range(1, 101):
+        before.record("api_response_time_ms", float(value), API, at=START)
+    before.flush()
+    coarser = settings.model_copy(
+        update={"kpi": settings.kpi.model_copy(update={"relative_accuracy": 0.02})}
+    )
+    after = Recorder(coarser, db)
+    for value in range(101, 201):
+        after.record("api_response_time_ms", float(value), API, at=START)
+
+    after.flush()  # raised "Cannot merge two DDSketches with different parameters"
+
+    kpis = KpiQuery(coarser, db)
+    median = kpis.aggregate("api_response_time_ms", "quantile", MINUTE, API, q=0.5)
+    hour = Window(START, START + timedelta(hours=1))
+    p90 = kpis.aggregate("api_response_time_ms", "quantile", hour, API, q=0.9)
+    assert kpis.aggregate("api_response_time_ms", "count", hour, API) == 200
+    # Within both accuracies added: the stored bins are re-read at their bin's value.
+    assert median is not None and abs(median - 100) <= 100 * 0.03
+    assert p90 is not None and abs(p90 - 180) <= 180 * 0.03

@@ -13,6 +13,7 @@ from monitoring.kpi.rollup import (
     clamp_for_sketch,
     decode_sketch,
     encode_sketch,
+    merge_sketch,
     nearest_rank,
     new_sketch,
 )
@@ -54,3 +55,18 @@ def test_a_tiny_value_does_not_blow_up_the_stored_sketch() -> None:
         sketch.add(clamp_for_sketch(value))
 
     assert len(encode_sketch(sketch)) < 16_000
+
+
+def test_sketches_of_different_accuracy_merge_within_both() -> None:
+    fine, coarse = new_sketch(0.01), new_sketch(0.02)
+    for value in range(1, 101):
+        fine.add(float(value))
+        coarse.add(float(value + 100))
+    coarse.add(0.0, 5)
+
+    merge_sketch(fine, decode_sketch(encode_sketch(coarse)))
+
+    assert fine.count == 205
+    estimate = nearest_rank(fine, 0.9)  # the 185th smallest: 180
+    assert estimate is not None and abs(estimate - 180) <= 180 * 0.03
+    assert nearest_rank(fine, 0.01) == 0.0

@@ -33,6 +33,7 @@ __all__ = [
     "encode_sketch",
     "floor_hour",
     "label_key",
+    "merge_sketch",
     "nearest_rank",
     "new_sketch",
 ]
@@ -94,6 +95,33 @@ def decode_sketch(data: bytes) -> Any:
     message.ParseFromString(data)
     proto: Any = DDSketchProto
     return proto.from_proto(message)
+
+
+def merge_sketch(mine: Any, theirs: Any) -> None:
+    """Add ``theirs`` into ``mine``, also when they were made with different accuracies.
+
+    DDSketch refuses to merge sketches of another gamma, and a deployment that changes
+    ``kpi.relative_accuracy`` stores new minutes beside hours (and old minutes) of the old
+    one: every flush into such an hour would fail. Each of their bins is added again at its
+    bin's value instead, so the result is within both accuracies added.
+    """
+    from ddsketch.pb.proto import DDSketchProto, KeyMappingProto
+
+    try:
+        mine.merge(theirs)
+        return
+    except ValueError:  # raised before anything is merged: the gammas differ
+        pass
+    proto: Any = DDSketchProto  # the library is untyped
+    # The stored form is the library's stable view of a sketch's bins (its fields are not).
+    message = proto.to_proto(theirs)
+    mapping: Any = KeyMappingProto.from_proto(message.mapping)  # type: ignore[no-untyped-call]
+    for store, sign in ((message.positiveValues, 1.0), (message.negativeValues, -1.0)):
+        for index, weight in enumerate(store.contiguousBinCounts):
+            if weight > 0:
+                mine.add(sign * mapping.value(store.contiguousBinIndexOffset + index), weight)
+    if message.zeroCount > 0:
+        mine.add(0.0, message.zeroCount)
 
 
 def nearest_rank(sketch: Any, q: float) -> float | None:
@@ -165,7 +193,7 @@ class Rollup:
             if mine is None:
                 self.sketch = decode_sketch(encode_sketch(theirs))
             else:
-                mine.merge(theirs)
+                merge_sketch(mine, theirs)
             self.sketch_bytes = None
 
     def to_doc(self, now: datetime) -> dict[str, Any]:
