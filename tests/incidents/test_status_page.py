@@ -166,3 +166,43 @@ def test_status_page_renders_the_incident_in_chromium_on_a_phone(
     assert done.returncode == 0, done.stderr[-500:]
     assert shot.stat().st_size > 5_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_incident_open_longer_than_the_page_shows_is_still_current(
+    settings: Settings, clock: ManualClock
+) -> None:
+    now = clock.now()
+    firing = Notification(
+        key="alert:storage_full",
+        kind="alert",
+        severity="critical",
+        title="Storage nearly full",
+        labels={"alertname": "storage_full", "service": "storage"},
+        created_at=now - timedelta(days=120),
+    )
+    lasting = service.handle_alert(settings, firing, now - timedelta(days=120))
+    assert lasting is not None
+    long_fixed = service.open_incident(
+        settings, title="Slow exports", now=now - timedelta(days=100), actor="ana@example.com"
+    )
+    service.resolve(
+        settings, long_fixed.id, now=now - timedelta(days=30), actor="ana@example.com", message="ok"
+    )
+    forgotten = service.open_incident(
+        settings, title="Old outage", now=now - timedelta(days=200), actor="ana@example.com"
+    )
+    service.resolve(
+        settings, forgotten.id, now=now - timedelta(days=95), actor="ana@example.com", message="ok"
+    )
+    firestore_client(settings).collection(Collections.STATUS).document("components").set(
+        {"components": {"storage": "healthy"}, "updated_at": now}
+    )
+
+    body = page(settings, clock, "/?format=json").get_json()
+
+    # Opened 120 days ago and still open: it was missing, and the page said all was well.
+    assert [i["id"] for i in body["open_incidents"]] == [lasting.id]
+    assert body["status"] == "degraded"
+    assert [c["status"] for c in body["components"]] == ["degraded"]
+    # Resolved inside the 90 days shown, though opened before them.
+    assert [i["title"] for i in body["past_incidents"]] == ["Slow exports"]

@@ -4,8 +4,9 @@ What it shows, and where it comes from:
 
 - each component's status: ``fw_status/components`` (written by the health checks), plus
   the components named in ``incidents.status_components``;
-- open incidents with their public updates, and incidents resolved in the last 90 days
-  (``fw_incidents``; only titles, priorities, times and public updates are copied out);
+- open incidents with their public updates, however old, and incidents resolved in the
+  last 90 days, whenever they opened (``fw_incidents``; only titles, priorities, times
+  and public updates are copied out);
 - 90 days of uptime per component: ``fw_status/uptime``, written each day by the daily
   maintenance from the ``component_up`` KPI (``record_daily_uptime``), so a page view reads
   two small documents instead of 90 days of rollups.
@@ -118,10 +119,28 @@ def _public(incident: Incident) -> PublicIncident:
     )
 
 
-def build_status(settings: Settings, now: datetime) -> PublicStatus:
-    """Return everything the page shows, already stripped of private data."""
+def _shown_incidents(settings: Settings, since: datetime) -> tuple[list[Incident], list[Incident]]:
+    """Return every open incident, however long ago it opened, and those resolved since
+    ``since`` (opened before it or not), each newest first."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from monitoring.incidents.model import Incident
     from monitoring.incidents.service import list_incidents
 
+    current = list_incidents(settings, open_only=True)
+    # Single-field filter: served by Firestore's automatic index, no composite needed.
+    query = (
+        firestore_client(settings)
+        .collection(Collections.INCIDENTS)
+        .where(filter=FieldFilter("resolved_at", ">=", since))
+    )
+    resolved = [Incident.model_validate(doc.to_dict() or {}) for doc in query.stream()]
+    resolved = [i for i in resolved if not i.open]
+    return current, sorted(resolved, key=lambda i: i.opened_at, reverse=True)
+
+
+def build_status(settings: Settings, now: datetime) -> PublicStatus:
+    """Return everything the page shows, already stripped of private data."""
     days_back = settings.incidents.uptime_days
     status_docs = firestore_client(settings).collection(Collections.STATUS)
     components_doc = status_docs.document("components").get().to_dict() or {}
@@ -135,11 +154,10 @@ def build_status(settings: Settings, now: datetime) -> PublicStatus:
     today = now.date()
     window = [today - timedelta(days=offset) for offset in range(days_back - 1, -1, -1)]
 
-    since = now - timedelta(days=days_back)
-    incidents = list_incidents(settings, since=since)
-    open_incidents = [_public(i) for i in incidents if i.open]
-    past = [_public(i) for i in incidents if not i.open]
-    hit = {s for i in incidents if i.open for s in i.affected_services}
+    current, resolved = _shown_incidents(settings, now - timedelta(days=days_back))
+    open_incidents = [_public(i) for i in current]
+    past = [_public(i) for i in resolved]
+    hit = {s for i in current for s in i.affected_services}
 
     components = []
     for name in sorted(names):
