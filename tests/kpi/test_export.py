@@ -98,3 +98,29 @@ def test_compaction_does_not_export_by_default(
 
     assert result.exported_series == 0
     assert receiver.requests() == []
+
+
+def test_minutes_too_old_for_cloud_monitoring_are_skipped_not_retried_forever(
+    settings: Settings, receiver: HttpReceiver
+) -> None:
+    exporting = _exporting(settings, receiver)
+    recorder = Recorder(exporting)
+    recorder.record("sessions", at=START + timedelta(minutes=1))
+    recorder.flush()
+    export_pending(exporting, NOW, token=lambda: "t")
+    # The export then stops for two days (an outage, or export_enabled switched off) ...
+    recorder.record("sessions", at=START + timedelta(minutes=10))
+    later = START + timedelta(days=2)
+    recorder.record("sessions", at=later)
+    recorder.flush()
+
+    written = export_pending(exporting, later + timedelta(minutes=5), token=lambda: "t")
+
+    # ... and the minute of two days ago is refused by Cloud Monitoring (end times may be at
+    # most 25 hours old) with a 400: sent first, it stopped every later run at that minute.
+    ends = [
+        r.json()["timeSeries"][0]["points"][0]["interval"]["endTime"]
+        for r in receiver.requests(PATH)
+    ]
+    assert written == 1
+    assert ends == ["2026-03-02T12:02:00Z", "2026-03-04T12:01:00Z"]

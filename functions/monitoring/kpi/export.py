@@ -6,7 +6,9 @@ instance: Cloud Monitoring identifies a series by type and labels, and instances
 their own partial points would collide. Counters export their per-minute sum, gauges their
 last value, distributions their P95 as ``<metric>_p95``; all are GAUGE/DOUBLE points on the
 ``global`` resource. Requests go to the REST API ``projects.timeSeries.create``: at most 200
-series per request, one point per series, so each request holds one minute.
+series per request, one point per series, so each request holds one minute. Minutes more
+than a day old when a run reaches them (after an outage, or the export switched off and on)
+are skipped: Cloud Monitoring takes no point older than 25 hours.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ _MAX_SERIES = 200
 # Flushes of a minute may arrive a little after it ends; export only settled minutes.
 _SETTLE = timedelta(minutes=2)
 _FIRST_EXPORT = timedelta(hours=1)
+# Cloud Monitoring refuses a point whose end is more than 25 hours old with a 400 for the
+# whole request; the hour of margin covers this run's own length.
+_MAX_AGE = timedelta(hours=24)
 _STATE_DOC = "export"
 
 
@@ -123,6 +128,14 @@ def export_pending(
     state = state_ref.get().to_dict() or {}
     end = floor_minute(now) - _SETTLE
     start = as_utc(state["through"]) if state.get("through") else end - _FIRST_EXPORT
+    if start < end - _MAX_AGE:
+        # Sent, they would be refused, and every later run would stop at the same minute.
+        logger.warning(
+            "KPI export skips the minutes from %s to %s: too old for Cloud Monitoring",
+            _rfc3339(start),
+            _rfc3339(end - _MAX_AGE),
+        )
+        start = end - _MAX_AGE
     if start >= end:
         return 0
 
