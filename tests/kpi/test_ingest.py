@@ -325,3 +325,28 @@ def test_the_deployed_entry_point_records_events_and_its_own_invocation(
     assert kpis.aggregate("api_requests", "sum", RECENT) == 1
     own = kpis.aggregate("function_invocations", "sum", RECENT, {"function": "record_metrics"})
     assert own == 1
+
+
+def test_a_refused_browser_request_still_carries_cors_headers(settings: Settings) -> None:
+    allowed = settings.model_copy(
+        update={
+            "kpi": settings.kpi.model_copy(update={"ingest_cors_origins": ["https://app.example"]})
+        }
+    )
+    run = guarded("record_metrics")(lambda req: handle(req, allowed, ManualClock(NOW)))
+    app = Flask(__name__)
+    browser = {"Origin": "https://app.example"}
+    answers = []
+    for headers, body in (
+        ({**browser, **KEY}, b'{"events": 3}'),  # 400
+        ({**browser, "X-Ingest-Key": "wrong"}, b'{"events": []}'),  # 401
+        ({**browser, **KEY}, b"x" * (allowed.kpi.ingest_max_bytes + 1)),  # 413
+    ):
+        with app.test_request_context("/", method="POST", data=body, headers=headers):
+            answers.append(run(request))
+
+    # Without them the browser hides the answer: the app saw a network error, not the reason.
+    assert [a.status_code for a in answers] == [400, 401, 413]
+    for answer in answers:
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert "error" in answer.get_json()

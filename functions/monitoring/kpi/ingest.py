@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from monitoring.auth import Principal, authenticate
-from monitoring.errors import AuthError, InputError, PayloadTooLarge
-from monitoring.http import json_response, read_json
+from monitoring.errors import AuthError, FirewatchError, InputError, PayloadTooLarge
+from monitoring.http import error_response, json_response, read_json
 from monitoring.kpi import recorder as rec
 from monitoring.kpi.events import (
     EVENT_TYPES,
@@ -69,6 +69,19 @@ def handle(request: Request, settings: Settings, clock: Clock) -> Response:
     if request.method != "POST":
         allow = {"Allow": "POST, OPTIONS", **cors}
         return json_response({"error": "send events with POST"}, 405, allow)
+    try:
+        return _post(request, settings, clock, cors)
+    except FirewatchError as error:
+        if not cors or error.status_code >= 500:
+            raise  # the entry point answers (and logs server errors)
+        # A browser hides an answer without CORS headers from the page: the app would see
+        # a network error instead of the refused key, the bad field or the Retry-After.
+        response = error_response(error)
+        response.headers.update(cors)
+        return response
+
+
+def _post(request: Request, settings: Settings, clock: Clock, cors: dict[str, str]) -> Response:
     principal = _authenticate(request, settings)
     check_rate(
         settings,
@@ -111,6 +124,7 @@ def _cors_headers(request: Request, settings: Settings) -> dict[str, str]:
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Ingest-Key",
+        "Access-Control-Expose-Headers": "Retry-After",
         "Access-Control-Max-Age": "3600",
         "Vary": "Origin",
     }
