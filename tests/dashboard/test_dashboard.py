@@ -13,7 +13,7 @@ from monitoring.config import Settings
 from monitoring.dashboard.endpoint import COOKIE, handle
 from monitoring.kpi.recorder import Recorder
 from tests.browser import CHROMIUM, NO_CHROMIUM, chromium, serving
-from tests.conftest import REPO
+from tests.conftest import REPO, START
 
 API_KEY = "test-api-key-5f1c9a"  # make_settings' key
 
@@ -188,3 +188,22 @@ def test_dashboard_renders_in_chromium(served: str, tmp_path: Path) -> None:
     done = chromium(served, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,1400")
     assert done.returncode == 0, done.stderr[-500:]
     assert shot.stat().st_size > 10_000  # a real picture, not a blank page
+
+
+def test_daily_cost_shows_fourteen_days_whatever_the_minute(settings: Settings) -> None:
+    from monitoring.dashboard.data import gather
+
+    midnight = START.replace(hour=0) + timedelta(days=1)
+    recorder = Recorder(settings)
+    recorder.record("prompt_cost_usd", 2.5, {"model": "m"}, at=midnight - timedelta(minutes=1))
+    recorder.flush()
+
+    bars = {}
+    for now in (midnight + timedelta(seconds=30), midnight + timedelta(minutes=5)):
+        [chart] = [c for c in gather(settings, now, "24h").charts if c.key == "daily_cost"]
+        bars[now.minute] = [(when.day, value) for when, value in chart.points]
+
+    # At 00:00 the last completed minute is yesterday's: its day is the last bar, and the
+    # thirteen before it (only twelve were: at midnight the chart lost a day).
+    assert len(bars[0]) == 14 and bars[0][-1] == (START.day, 2.5)
+    assert len(bars[5]) == 14 and bars[5][-2:] == [(START.day, 2.5), (midnight.day, None)]

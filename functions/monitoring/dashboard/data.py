@@ -84,8 +84,9 @@ def _charts(settings: Settings, query: KpiQuery, window: Window, step: timedelta
 
     from monitoring.kpi.query import Window as QueryWindow
 
+    # "Today" is the day of the last completed minute: at 00:00 that is still yesterday.
     today = QueryWindow.utc_day(window.end - timedelta(minutes=1))
-    days = QueryWindow(window.end.replace(hour=0, minute=0) - timedelta(days=13), today.end)
+    days = QueryWindow(today.start - timedelta(days=13), today.end)
     daily_cost = query.series("prompt_cost_usd", "sum", days, timedelta(days=1))
 
     total_requests, total_errors = _total(requests), _total(errors)
