@@ -206,3 +206,24 @@ def test_an_incident_open_longer_than_the_page_shows_is_still_current(
     assert [c["status"] for c in body["components"]] == ["degraded"]
     # Resolved inside the 90 days shown, though opened before them.
     assert [i["title"] for i in body["past_incidents"]] == ["Slow exports"]
+
+
+def test_a_component_summary_the_probes_stopped_writing_reads_unknown(
+    settings: Settings, clock: ManualClock
+) -> None:
+    status = firestore_client(settings).collection(Collections.STATUS)
+    status.document("components").set(
+        {
+            "status": "healthy",
+            "components": {"firestore": "healthy", "storage": "healthy"},
+            "updated_at": clock.now() - timedelta(minutes=16),
+        }
+    )
+
+    body = page(settings, clock, "/?format=json").get_json()
+
+    assert {c["name"]: c["status"] for c in body["components"]} == {
+        "firestore": "unknown",
+        "storage": "unknown",
+    }
+    assert body["status"] == "unknown"

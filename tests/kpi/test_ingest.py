@@ -350,3 +350,11 @@ def test_a_refused_browser_request_still_carries_cors_headers(settings: Settings
     for answer in answers:
         assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
         assert "error" in answer.get_json()
+
+
+def test_an_event_from_the_future_is_refused_as_such(post: Post) -> None:
+    body = post({"events": [api(at=(NOW + timedelta(minutes=6)).isoformat())]}).get_json()
+
+    assert body["rejected"] == [
+        {"index": 0, "field": "at", "error": "must not be more than 5 minutes in the future"}
+    ]

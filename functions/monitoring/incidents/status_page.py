@@ -38,6 +38,9 @@ __all__ = ["PublicStatus", "build_status", "handle", "record_daily_uptime"]
 logger = logging.getLogger(__name__)
 
 _STATUS_RANK = {"operational": 0, "unknown": 1, "degraded": 2, "outage": 3}
+# probe_health writes the component summary every minute; one this old means the probes
+# stopped, and the last word ("operational") would be shown for good.
+STALE_AFTER = timedelta(minutes=15)
 # Health checks say healthy/degraded/unhealthy; the page speaks the usual status-page words.
 _WORDS = {
     "healthy": "operational",
@@ -145,6 +148,8 @@ def build_status(settings: Settings, now: datetime) -> PublicStatus:
     status_docs = firestore_client(settings).collection(Collections.STATUS)
     components_doc = status_docs.document("components").get().to_dict() or {}
     raw_components = components_doc.get("components", components_doc)
+    updated = components_doc.get("updated_at")
+    stale = isinstance(updated, datetime) and now - updated > STALE_AFTER
     uptime_doc = status_docs.document("uptime").get().to_dict() or {}
     raw_uptime: dict[str, dict[str, float]] = uptime_doc.get("components", {})
 
@@ -161,7 +166,11 @@ def build_status(settings: Settings, now: datetime) -> PublicStatus:
 
     components = []
     for name in sorted(names):
-        status = _word(raw_components.get(name)) if isinstance(raw_components, dict) else "unknown"
+        status = (
+            _word(raw_components.get(name))
+            if isinstance(raw_components, dict) and not stale
+            else "unknown"
+        )
         if name in hit and status == "operational":
             status = "degraded"  # an open incident outranks a probe that happens to pass
         history = raw_uptime.get(name, {})

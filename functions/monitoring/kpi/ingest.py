@@ -162,9 +162,12 @@ def ingest_events(
             continue
         at = event.when(now)
         if at > now + _MAX_SKEW or at < now - _MAX_AGE:
-            rejected.append(
-                {"index": index, "field": "at", "error": "must be within the last 24 hours"}
+            problem = (
+                "must not be more than 5 minutes in the future"
+                if at > now
+                else "must be within the last 24 hours"
             )
+            rejected.append({"index": index, "field": "at", "error": problem})
             continue
         news = at >= now - timedelta(seconds=settings.kpi.immediate_max_age_s)
         try:
