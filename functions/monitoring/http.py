@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,19 +70,41 @@ def guarded(name: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _gunzip(raw: bytes, max_bytes: int) -> bytes:
+    from monitoring.errors import InputError, PayloadTooLarge
+
+    inflater = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+    try:
+        body = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error:
+        raise InputError("body is not valid gzip") from None
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"body inflates to more than {max_bytes} bytes")
+    if not inflater.eof:
+        raise InputError("body is not valid gzip: it ends early")
+    return body
+
+
 def read_json(request: Request, max_bytes: int) -> Any:
     """Return the parsed JSON body, refusing bodies over ``max_bytes`` before reading them.
 
-    Raises ``PayloadTooLarge`` or ``InputError`` with a message a client can act on.
+    A body sent with ``Content-Encoding: gzip`` is inflated, and ``max_bytes`` bounds what it
+    inflates to as well, so a small bomb cannot expand past the limit. Raises
+    ``PayloadTooLarge`` or ``InputError`` with a message a client can act on.
     """
     from monitoring.errors import InputError, PayloadTooLarge
 
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise InputError(f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or none")
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
+    if encoding == "gzip" and raw:
+        raw = _gunzip(raw, max_bytes)
     if not raw:
         raise InputError("body is empty; send a JSON document")
     try:

@@ -358,3 +358,24 @@ def test_an_event_from_the_future_is_refused_as_such(post: Post) -> None:
     assert body["rejected"] == [
         {"index": 0, "field": "at", "error": "must not be more than 5 minutes in the future"}
     ]
+
+
+def test_a_gzipped_body_is_read_and_a_gzip_bomb_is_refused(post: Post, kpis: KpiQuery) -> None:
+    import gzip
+
+    packed = gzip.compress(json.dumps({"events": [api()]}).encode())
+    bomb = gzip.compress(b"[" * (2 * 1024 * 1024))  # 2 MiB of "[" packs to about 2 KB
+    headers = {**KEY, "Content-Encoding": "gzip"}
+
+    good = post(raw=packed, headers=headers)
+    refused = post(raw=bomb, headers=headers)
+    broken = post(raw=packed[:-8], headers=headers)
+    unknown = post(raw=packed, headers={**KEY, "Content-Encoding": "br"})
+
+    assert good.status_code == 200 and good.get_json()["accepted"] == 1
+    assert (refused.status_code, refused.get_json()["error"]) == (
+        413,
+        "body inflates to more than 262144 bytes",
+    )
+    assert broken.status_code == 400 and "gzip" in broken.get_json()["error"]
+    assert unknown.status_code == 400 and "not supported" in unknown.get_json()["error"]
