@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from monitoring.backups.catalog import load_manifest
 from monitoring.backups.codec import decode, encode
-from monitoring.backups.logical import export_logical, iter_documents
+from monitoring.backups.logical import export_logical, iter_documents, restore_all_logical
 from monitoring.config import Settings
 from monitoring.store import firestore_client, storage_client
 from tests.backups.conftest import seed
@@ -79,3 +79,23 @@ def test_firestore_types_survive_a_round_trip(settings: Settings) -> None:
     assert back["where"] == GeoPoint(51.5, -0.1)
     assert back["ref"].path == "users/u1"
     assert back["nested"] == value["nested"]
+
+
+def test_a_vector_field_is_backed_up_and_restored_as_a_vector(settings: Settings) -> None:
+    from google.cloud.firestore_v1.vector import Vector
+
+    db = firestore_client(settings)
+    written = db.document("documents/d1").set(
+        {"userId": "u1", "embedding": Vector([0.25, -1.5, 3.0])}
+    )
+
+    manifest = export_logical(settings, "b1", read_time=written.update_time)
+    db.document("documents/d1").delete()
+    restore_all_logical(settings, manifest, lambda path, data: False)
+
+    assert [data for _, data in iter_documents(settings, manifest)] == [
+        {"userId": "u1", "embedding": {"$fw:vector": [0.25, -1.5, 3.0]}}
+    ]
+    back = db.document("documents/d1").get().to_dict()
+    assert back == {"userId": "u1", "embedding": Vector([0.25, -1.5, 3.0])}
+    assert type(back["embedding"]) is Vector

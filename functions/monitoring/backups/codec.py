@@ -1,8 +1,8 @@
 """Firestore values as JSON, and which user a document belongs to.
 
 A backup line is ``{"p": path, "d": data}``. Types JSON lacks are wrapped in a one-key
-object whose key starts with ``$fw:`` (timestamps, bytes, geo points, references), so a
-restore writes back exactly what was read.
+object whose key starts with ``$fw:`` (timestamps, bytes, geo points, references, vectors),
+so a restore writes back exactly what was read.
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ __all__ = ["content_hash", "decode", "document_line", "encode", "owner_of", "par
 
 
 @cache
-def _firestore_types() -> tuple[Any, Any]:
+def _firestore_types() -> tuple[Any, Any, Any]:
     # Imported on first use: the client library costs cold-start time (see store.py).
     from google.cloud.firestore_v1 import DocumentReference, GeoPoint
+    from google.cloud.firestore_v1.vector import Vector
 
-    return DocumentReference, GeoPoint
+    return DocumentReference, GeoPoint, Vector
 
 
 def encode(value: Any) -> Any:
     """Return ``value`` as JSON-safe data (the inverse of ``decode``)."""
     if isinstance(value, str | int | float | bool) or value is None:
         return value
-    DocumentReference, GeoPoint = _firestore_types()
+    DocumentReference, GeoPoint, Vector = _firestore_types()
     if isinstance(value, dict):
         return {key: encode(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -45,6 +46,10 @@ def encode(value: Any) -> Any:
         return {"$fw:geo": [value.latitude, value.longitude]}
     if isinstance(value, DocumentReference):
         return {"$fw:ref": value.path}
+    if isinstance(value, Vector):
+        # An embedding field: not JSON (one made the whole export fail), and not a plain
+        # array either, since vector search finds only real vectors.
+        return {"$fw:vector": list(value)}
     return value
 
 
@@ -64,6 +69,10 @@ def decode(value: Any, client: Any = None) -> Any:
             from google.cloud.firestore_v1 import GeoPoint
 
             return GeoPoint(item[0], item[1])
+        if key == "$fw:vector":
+            from google.cloud.firestore_v1.vector import Vector
+
+            return Vector(item)
         if key == "$fw:ref" and client is not None:
             return client.document(item)
     return {key: decode(item, client) for key, item in value.items()}
