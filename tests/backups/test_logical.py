@@ -99,3 +99,23 @@ def test_a_vector_field_is_backed_up_and_restored_as_a_vector(settings: Settings
     back = db.document("documents/d1").get().to_dict()
     assert back == {"userId": "u1", "embedding": Vector([0.25, -1.5, 3.0])}
     assert type(back["embedding"]) is Vector
+
+
+def test_a_map_that_looks_like_an_encoded_value_comes_back_as_that_map(
+    settings: Settings,
+) -> None:
+    db = firestore_client(settings)
+    data = {
+        "userId": "u1",
+        "label": {"$fw:ts": "not a time"},
+        "wrapped": {"$fw:map": {"$fw:bytes": "AA=="}},
+        "when": datetime(2026, 3, 2, 12, 30, tzinfo=UTC),
+    }
+    written = db.document("documents/d1").set(data)
+
+    manifest = export_logical(settings, "b1", read_time=written.update_time)
+    db.document("documents/d1").delete()
+    restore_all_logical(settings, manifest, lambda path, data: False)
+
+    assert db.document("documents/d1").get().to_dict() == data
+    assert decode(encode({"$fw:ts": "x"})) == {"$fw:ts": "x"}

@@ -2,7 +2,8 @@
 
 A backup line is ``{"p": path, "d": data}``. Types JSON lacks are wrapped in a one-key
 object whose key starts with ``$fw:`` (timestamps, bytes, geo points, references, vectors),
-so a restore writes back exactly what was read.
+so a restore writes back exactly what was read. A map of the application's own that looks
+like one of those (a single key starting with ``$fw:``) is wrapped in ``{"$fw:map": ...}``.
 """
 
 from __future__ import annotations
@@ -29,13 +30,21 @@ def _firestore_types() -> tuple[Any, Any, Any]:
     return DocumentReference, GeoPoint, Vector
 
 
+_MAP = "$fw:map"
+
+
+def _is_marker(value: dict[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)).startswith("$fw:")
+
+
 def encode(value: Any) -> Any:
     """Return ``value`` as JSON-safe data (the inverse of ``decode``)."""
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     DocumentReference, GeoPoint, Vector = _firestore_types()
     if isinstance(value, dict):
-        return {key: encode(item) for key, item in value.items()}
+        encoded = {key: encode(item) for key, item in value.items()}
+        return {_MAP: encoded} if _is_marker(encoded) else encoded
     if isinstance(value, list):
         return [encode(item) for item in value]
     if isinstance(value, datetime):
@@ -61,6 +70,8 @@ def decode(value: Any, client: Any = None) -> Any:
         return value
     if len(value) == 1:
         key, item = next(iter(value.items()))
+        if key == _MAP:
+            return {name: decode(inner, client) for name, inner in item.items()}
         if key == "$fw:ts":
             return datetime.fromisoformat(item)
         if key == "$fw:bytes":
@@ -87,10 +98,22 @@ def parse_line(line: bytes) -> tuple[str, dict[str, Any]]:
     return record["p"], record["d"]
 
 
+def _leaf(value: Any) -> Any:
+    encoded = encode(value)
+    if encoded is value:
+        raise TypeError(f"{type(value).__name__} is not a Firestore value")
+    return encoded
+
+
 def content_hash(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
-    """Return a SHA-256 over encoded documents, independent of their order."""
+    """Return a SHA-256 over documents, independent of their order.
+
+    Documents as read and as ``encode`` made them hash alike, except maps that ``encode``
+    wraps: only the types JSON lacks are encoded here, because encoding encoded data again
+    would wrap every marker.
+    """
     lines = sorted(
-        json.dumps([path, encode(dict(data))], sort_keys=True) for path, data in documents
+        json.dumps([path, dict(data)], sort_keys=True, default=_leaf) for path, data in documents
     )
     digest = hashlib.sha256()
     for line in lines:
