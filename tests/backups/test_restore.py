@@ -260,3 +260,22 @@ def test_pruning_deletes_undo_snapshots_past_the_window_and_undo_then_says_why(
     assert saved() == []
     with pytest.raises(BackupError, match="can no longer be undone"):
         undo_restore(app.settings, result.restore_id, clock=ManualClock(later))
+
+
+def test_a_field_whose_number_type_changed_is_restored(app: App) -> None:
+    point, clock = _point_in_window(app)
+    db = firestore_client(app.settings)
+    # Equal in Python (10 == 10.0, 0 == False), different types in Firestore.
+    db.document("executions/u1-e1").update({"tokens": 10.0})
+    db.document("executions/u1-e0").update({"tokens": False})
+
+    result = restore_user_data(app.settings, "u1", point, "replace", clock=clock)
+
+    assert result.changes == ["executions/u1-e0", "executions/u1-e1"]
+    tokens = {
+        path: db.document(path).get().to_dict()["tokens"]
+        for path in ("executions/u1-e0", "executions/u1-e1")
+    }
+    assert tokens == {"executions/u1-e0": 0, "executions/u1-e1": 10}
+    assert [type(value) for value in tokens.values()] == [int, int]
+    assert verify_data_integrity(app.settings, "u1").ok

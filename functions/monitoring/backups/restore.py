@@ -288,6 +288,12 @@ def _load_before(settings: Settings, restore_id: str) -> tuple[Docs, dict[str, A
     return before, json.loads(bucket.blob(folder + "plan.json").download_as_bytes())
 
 
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    # As JSON, not with ==: Python has 1 == 1.0 == True and 0.0 == -0.0, but Firestore keeps
+    # integer, double and boolean apart, so a field whose type changed must be rewritten.
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def _write(settings: Settings, sets: Docs, deletes: list[str]) -> int:
     client = firestore_client(settings)
     batch, pending, written = client.batch(), 0, 0
@@ -370,7 +376,7 @@ def restore_user_data(
         for path, data in sorted(target.items()):
             if path not in current:
                 result.creates.append(path)
-            elif current[path] != data:
+            elif not _same(current[path], data):
                 result.changes.append(path)
             else:
                 result.unchanged += 1
