@@ -12,7 +12,12 @@ from monitoring.backups.catalog import (
     get_backup,
     list_backups,
 )
-from monitoring.backups.jobs import backup_id_for, run_scheduled_backup, tags_for
+from monitoring.backups.jobs import (
+    backup_id_for,
+    catch_up_tags,
+    run_scheduled_backup,
+    tags_for,
+)
 from monitoring.backups.retention import plan_retention
 from monitoring.backups.settings import BackupSettings
 from monitoring.clock import ManualClock
@@ -115,6 +120,32 @@ def test_a_year_of_daily_runs_leaves_what_retention_promises() -> None:
     kept = {r.slot.date() for r in catalog}
     assert kept == _promised(days, 30, 12, 12)
     assert len(kept) == 30 + 8 + 11  # weeks and months overlap the last 30 days
+
+
+def test_a_failed_sunday_or_first_hands_its_tag_to_the_next_good_backup() -> None:
+    """Feb 8 (a Sunday) and Mar 1 (a Sunday and a 1st) fail; the day after stands in."""
+    failing = {date(2026, 2, 8), date(2026, 3, 1)}
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(90)]
+    catalog: list[BackupRecord] = []
+    for day in days:
+        slot = datetime(day.year, day.month, day.day, 2, tzinfo=UTC)
+        catalog.append(
+            BackupRecord(
+                id=backup_id_for(slot), kind="logical", tags=catch_up_tags(catalog, slot),
+                slot=slot, state="failed" if day in failing else "succeeded", started_at=slot,
+            )
+        )  # fmt: skip
+        plan = plan_retention(catalog, BackupSettings(keep_daily=7), slot + timedelta(minutes=5))
+        catalog = [r for r in catalog if r.id in plan.keep]
+
+    tags = {r.slot.date(): r.tags for r in catalog}
+    assert tags[date(2026, 2, 9)] == ["daily", "weekly"]
+    assert tags[date(2026, 3, 2)] == ["daily", "weekly", "monthly"]
+    assert tags[date(2026, 3, 8)] == ["daily", "weekly"]
+    assert sorted(d for d, t in tags.items() if "monthly" in t) == [
+        date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 2)
+    ]  # fmt: skip
+    assert date(2026, 3, 3) not in tags  # one stand-in per period, not every day after
 
 
 def test_two_months_of_scheduled_runs_prune_storage_and_catalog(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from monitoring.backups.catalog import BackupRecord, Manifest, save_record
+from monitoring.backups.catalog import BackupRecord, Manifest, list_backups, save_record
 from monitoring.backups.retention import apply_retention
 from monitoring.backups.verify import record_outcome, verify_backup
 from monitoring.clock import Clock, SystemClock, as_utc, floor_minute
@@ -22,7 +22,14 @@ from monitoring.store import Collections, firestore_client
 if TYPE_CHECKING:
     from monitoring.config import Settings
 
-__all__ = ["Exporter", "backup_id_for", "run_backup", "run_scheduled_backup", "tags_for"]
+__all__ = [
+    "Exporter",
+    "backup_id_for",
+    "catch_up_tags",
+    "run_backup",
+    "run_scheduled_backup",
+    "tags_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +46,30 @@ def tags_for(slot: datetime) -> list[str]:
     if slot.day == 1:
         tags.append("monthly")
     return tags
+
+
+def _period_starts(slot: datetime) -> dict[str, datetime]:
+    """Return when the week (from its Sunday) and the month of ``slot`` began."""
+    day = as_utc(slot).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "weekly": day - timedelta(days=(day.weekday() + 1) % 7),
+        "monthly": day.replace(day=1),
+    }
+
+
+def catch_up_tags(records: list[BackupRecord], slot: datetime) -> list[str]:
+    """Return ``tags_for(slot)`` plus weekly or monthly if its period has no good one yet.
+
+    The Sunday or 1st-of-the-month backup can fail; without a stand-in, that week or month
+    would keep no backup once its dailies expire.
+    """
+    tags = set(tags_for(slot))
+    for tag, start in _period_starts(slot).items():
+        if not any(
+            r.state == "succeeded" and tag in r.tags and start <= r.slot < slot for r in records
+        ):
+            tags.add(tag)
+    return [tag for tag in ("daily", "weekly", "monthly") if tag in tags]
 
 
 def backup_id_for(slot: datetime, *, manual: bool = False) -> str:
@@ -150,8 +181,7 @@ def run_scheduled_backup(
     clock: Clock | None = None,
     exporter: Exporter | None = None,
 ) -> BackupRecord | None:
-    """Make the backup of a 02:00 UTC slot (tags from ``tags_for``); None if a duplicate."""
+    """Make the backup of a 02:00 UTC slot (tags from ``catch_up_tags``); None if a duplicate."""
     slot = floor_minute(slot)
-    return run_backup(
-        settings, backup_id_for(slot), slot, tags_for(slot), clock=clock, exporter=exporter
-    )
+    tags = catch_up_tags(list_backups(settings), slot)
+    return run_backup(settings, backup_id_for(slot), slot, tags, clock=clock, exporter=exporter)
