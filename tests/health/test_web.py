@@ -9,6 +9,7 @@ import pytest
 from monitoring.config import Settings, load_settings
 from monitoring.health.checks import run_checks
 from monitoring.health.probes import build_checks
+from monitoring.health.web import MAX_BODY_BYTES
 from monitoring.localstack.catchers import HttpReceiver, Reply
 from tests.conftest import START
 
@@ -157,3 +158,40 @@ def test_llm_check_is_skipped_without_a_key() -> None:
         "auth",
         "functions",
     ]
+
+
+def test_a_huge_body_is_read_only_as_far_as_the_expected_text(receiver: HttpReceiver) -> None:
+    page = "<title>App</title>" + "x" * (8 * MAX_BODY_BYTES)
+    receiver.script("/", Reply(200, page))
+    receiver.script("/late", Reply(200, "x" * (2 * MAX_BODY_BYTES) + "<title>"))
+
+    report = _run(
+        _settings(
+            endpoints=[
+                _endpoint(receiver, "/", body_contains="<title>"),
+                {"name": "late", "url": f"{receiver.url}/late", "body_contains": "<title>"},
+            ]
+        )
+    )
+
+    assert report.component("api").status == "healthy"  # type: ignore[union-attr]
+    late = report.component("late")
+    assert (late.status, late.reason) == (  # type: ignore[union-attr]
+        "unhealthy",
+        "the first 1024 KiB of the body do not contain the expected text",
+    )
+
+
+def test_a_gzip_bomb_is_not_inflated_past_the_limit(receiver: HttpReceiver) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (64 * MAX_BODY_BYTES))  # 64 MiB in about 64 KiB
+    receiver.script("/", Reply(200, bomb, headers={"Content-Encoding": "gzip"}))
+    receiver.script("/api/v1/key", Reply(200, bomb, headers={"Content-Encoding": "gzip"}))
+
+    report = _run(_llm(receiver, endpoints=[_endpoint(receiver, "/", body_contains="<title>")]))
+
+    assert report.component("api").reason == (  # type: ignore[union-attr]
+        "the first 1024 KiB of the body do not contain the expected text"
+    )
+    assert report.component("llm").reason == "the body is over 1024 KiB"  # type: ignore[union-attr]

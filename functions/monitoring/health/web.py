@@ -6,7 +6,10 @@ says which URL it was, and the detailed report goes to admins only.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
@@ -17,7 +20,11 @@ if TYPE_CHECKING:
     from monitoring.config import Settings
     from monitoring.health.settings import EndpointCheckSettings
 
-__all__ = ["endpoint_probe", "http_client", "llm_probe"]
+__all__ = ["MAX_BODY_BYTES", "endpoint_probe", "http_client", "llm_probe"]
+
+# A probe reads at most this much of a body (as decompressed): a page of megabytes, a
+# stream that never ends or a small gzip bomb must not fill the instance's memory.
+MAX_BODY_BYTES = 1024 * 1024
 
 _lock = threading.Lock()
 _client: httpx.Client | None = None
@@ -34,9 +41,38 @@ def http_client() -> httpx.Client:
         return _client
 
 
-def _get(method: str, url: str, timeout_s: float, headers: dict[str, str]) -> httpx.Response:
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    text: str  # the body up to the text looked for, at most MAX_BODY_BYTES of it
+    whole: bool = True  # False when the body went on past MAX_BODY_BYTES
+
+
+def _read_text(response: httpx.Response, deadline: float, until: str | None) -> tuple[str, bool]:
+    """Read the body until it holds ``until`` (all of it for None), within the limits."""
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        text = body.decode(response.encoding or "utf-8", errors="replace")
+        if until is not None and until in text:
+            return text, True
+        if len(body) > MAX_BODY_BYTES:
+            if until is None:
+                raise CheckFailed(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
+            return text, False
+        # httpx's timeout bounds each read; a body trickling in would never trip it.
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the body is still arriving")
+    return body.decode(response.encoding or "utf-8", errors="replace"), True
+
+
+def _get(
+    method: str, url: str, timeout_s: float, headers: dict[str, str], until: str | None
+) -> _Answer:
+    deadline = time.monotonic() + timeout_s
     try:
-        return http_client().request(method, url, headers=headers, timeout=timeout_s)
+        with http_client().stream(method, url, headers=headers, timeout=timeout_s) as response:
+            return _Answer(response.status_code, *_read_text(response, deadline, until))
     except httpx.TimeoutException:
         raise CheckFailed(f"no answer within {timeout_s:g} s") from None
     except httpx.ConnectError:
@@ -47,11 +83,17 @@ def _get(method: str, url: str, timeout_s: float, headers: dict[str, str]) -> ht
 
 def endpoint_probe(endpoint: EndpointCheckSettings, timeout_s: float) -> Outcome:
     """Request one of the app's URLs and compare the status (and body) with expectations."""
-    response = _get(endpoint.method, endpoint.url, timeout_s, {})
+    wanted = endpoint.body_contains
+    response = _get(endpoint.method, endpoint.url, timeout_s, {}, wanted or "")
     details = {"status_code": response.status_code}
     if response.status_code != endpoint.expected_status:
         raise CheckFailed(f"answered {response.status_code}, expected {endpoint.expected_status}")
-    if endpoint.body_contains is not None and endpoint.body_contains not in response.text:
+    if wanted is not None and wanted not in response.text:
+        if not response.whole:
+            raise CheckFailed(
+                f"the first {MAX_BODY_BYTES // 1024} KiB of the body do not contain the "
+                "expected text"
+            )
         raise CheckFailed("the body does not contain the expected text")
     return Outcome(details=details)
 
@@ -62,7 +104,7 @@ def llm_probe(settings: Settings, timeout_s: float) -> Outcome:
     if key is None:
         raise CheckFailed("no LLM API key configured (FIREWATCH_HEALTH__LLM_API_KEY)")
     headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
-    response = _get("GET", settings.health.llm_url, timeout_s, headers)
+    response = _get("GET", settings.health.llm_url, timeout_s, headers, None)
     code = response.status_code
 
     if code in (401, 403):
@@ -72,7 +114,7 @@ def llm_probe(settings: Settings, timeout_s: float) -> Outcome:
     if code != 200:
         raise CheckFailed(f"the provider answered {code}")
     try:
-        remaining = (response.json().get("data") or {}).get("limit_remaining")
+        remaining = (json.loads(response.text).get("data") or {}).get("limit_remaining")
     except (ValueError, AttributeError):
         remaining = None
     if isinstance(remaining, int | float) and remaining <= 0:
