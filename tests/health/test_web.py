@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +197,78 @@ def test_a_gzip_bomb_is_not_inflated_past_the_limit(receiver: HttpReceiver) -> N
         "the first 1024 KiB of the body do not contain the expected text"
     )
     assert report.component("llm").reason == "the body is over 1024 KiB"  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[str]:
+    """An HTTPS server answering 200 with a self-signed certificate for 127.0.0.1."""
+    import ipaddress
+    import ssl
+    import threading
+    from datetime import UTC, datetime, timedelta
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "server.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_tls_failures_say_what_failed(tls_server: str, receiver: HttpReceiver) -> None:
+    endpoints = [
+        {"name": "api", "url": f"{tls_server}/"},
+        # A plain HTTP server asked for TLS: no handshake at all.
+        {"name": "plain", "url": receiver.url.replace("http://", "https://") + "/"},
+    ]
+
+    report = _run(_settings(endpoints=endpoints))
+
+    assert report.component("api").reason == (  # type: ignore[union-attr]
+        "TLS certificate not accepted: self-signed certificate"
+    )
+    assert report.component("plain").reason == (  # type: ignore[union-attr]
+        "TLS handshake failed: WRONG_VERSION_NUMBER"
+    )

@@ -7,6 +7,7 @@ says which URL it was, and the detailed report goes to admins only.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = ["MAX_BODY_BYTES", "endpoint_probe", "http_client", "llm_probe"]
 # A probe reads at most this much of a body (as decompressed): a page of megabytes, a
 # stream that never ends or a small gzip bomb must not fill the instance's memory.
 MAX_BODY_BYTES = 1024 * 1024
+_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 
 _lock = threading.Lock()
 _client: httpx.Client | None = None
@@ -75,10 +77,29 @@ def _get(
             return _Answer(response.status_code, *_read_text(response, deadline, until))
     except httpx.TimeoutException:
         raise CheckFailed(f"no answer within {timeout_s:g} s") from None
-    except httpx.ConnectError:
-        raise CheckFailed("connection failed") from None
+    except httpx.ConnectError as error:
+        raise CheckFailed(_tls_problem(error) or "connection failed") from None
     except httpx.HTTPError as error:
         raise CheckFailed(f"request failed: {type(error).__name__}") from None
+
+
+def _tls_problem(error: BaseException) -> str | None:
+    """Return what went wrong in the TLS handshake behind ``error``, None if it was not TLS.
+
+    An expired or self-signed certificate needs a renewal, not a look at the network, so it
+    must not read as "connection failed".
+    """
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            if cause.verify_code == _HOSTNAME_MISMATCH:
+                # OpenSSL's text names the host; reasons never name the URL.
+                return "TLS certificate is not valid for this host"
+            return f"TLS certificate not accepted: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {cause.reason or type(cause).__name__}"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def endpoint_probe(endpoint: EndpointCheckSettings, timeout_s: float) -> Outcome:
