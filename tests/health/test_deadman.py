@@ -79,6 +79,18 @@ def test_missed_backup_is_caught_after_its_grace(now: datetime, expected: str) -
         assert facts["reason"] == "missed the run due at 2026-03-03 02:00 UTC"
 
 
+def test_a_heartbeat_dated_in_the_future_is_not_taken_as_on_time() -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    skewed = {"last_started": datetime(2026, 3, 9, 2, 0, tzinfo=UTC), "last_success": True}
+    slightly = {"last_started": now + timedelta(minutes=4), "last_success": True}
+
+    status, facts = assess("scheduled_backup", DAILY, skewed, now, now, HEALTH)
+
+    assert status == "degraded"
+    assert facts["reason"].startswith("its last run is dated 2026-03-09 02:00 UTC, in the future")
+    assert assess("scheduled_backup", DAILY, slightly, now, now, HEALTH)[0] == "healthy"
+
+
 def test_failed_last_run_degrades() -> None:
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     heartbeat = {

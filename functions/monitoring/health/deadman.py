@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["SCHEDULES", "Schedule", "assess", "functions_probe"]
 
 WATCH_DOCUMENT = "watch"
+# A heartbeat dated later than this after now came from a clock that is off; taken at its
+# word it would read "on time" until that date, however many runs it missed meanwhile.
+FUTURE_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,12 @@ def assess(
     if as_utc(started) < due:
         facts["reason"] = f"missed the run due at {due:%Y-%m-%d %H:%M} UTC"
         return "unhealthy", facts
+    if as_utc(started) > now + FUTURE_SKEW:
+        facts["reason"] = (
+            f"its last run is dated {as_utc(started):%Y-%m-%d %H:%M} UTC, in the future: "
+            "a clock is off, so whether it runs is unknown"
+        )
+        return "degraded", facts
     if heartbeat and heartbeat.get("last_success") is False:
         facts["reason"] = f"last run failed ({heartbeat.get('last_error') or 'error'})"
         return "degraded", facts
