@@ -395,3 +395,14 @@ def test_a_value_the_evaluator_formatted_is_shown_once(
     text = make_ctx().renderer.render("text.j2", message(value=2500.0, fields={"value": "2,500"}))
 
     assert text.count("2,500") == 1 and "Value:" not in text
+
+
+def test_a_resolved_message_leaves_out_the_description_of_the_problem(
+    make_ctx: Callable[..., Context],
+) -> None:
+    described = {"description": "More than half of API requests return 5xx."}
+    firing = make_ctx().renderer.render("text.j2", message(**described))
+    resolved = make_ctx().renderer.render("text.j2", message(status="resolved", **described))
+
+    assert "More than half" in firing
+    assert "More than half" not in resolved

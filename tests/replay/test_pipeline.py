@@ -176,3 +176,25 @@ def test_only_rules_a_request_log_can_feed_are_replayed_unless_all_rules(
     assert [a.rule for a in default.alerts] == ["api_error_ratio_high"]
     assert any("1 rules not evaluated" in w and "backup_missing" in w for w in default.warnings)
     assert sorted({a.rule for a in everything.alerts}) == ["api_error_ratio_high", "backup_missing"]
+
+
+def test_a_recent_logs_incident_closes_on_the_wall_clock_not_in_the_future(
+    settings: Settings, tmp_path: Path, mailbox: MailCatcher, write: Callable[..., Path]
+) -> None:
+    from monitoring.clock import ManualClock
+    from monitoring.incidents.service import list_incidents, tick
+
+    live = _live_settings(settings, tmp_path, mailbox)
+    log = write("nginx", outage_log(minutes=20, per_minute=30))
+    log_end = LOG_START + timedelta(minutes=20)
+    wall = log_end + timedelta(minutes=10)  # the log ended ten minutes ago
+
+    replay_file(live, log, ReplayOptions(), clock=ManualClock(wall))
+
+    [replayed] = list_incidents(live)
+    assert replayed.status == "monitoring"  # its quiet period (60 min) has not passed yet
+    # Later, the live tick on the wall clock closes it; it never escalates or reminds it.
+    later = tick(live, log_end + timedelta(hours=2))
+    assert later.closed == [replayed.id] and later.reminded == []
+    [closed] = list_incidents(live)
+    assert closed.resolved_at == log_end + timedelta(hours=2)

@@ -480,18 +480,22 @@ def tick(
 ) -> TickResult:
     """Close quiet incidents, escalate missed response targets, remind overdue updates.
 
-    Only incidents of ``origin`` are ticked: a replay's incidents live on the log's clock,
-    and the wall clock would escalate last week's replayed outage at once. ``close_only``
-    runs the quiet-period close alone (a replay past the end of its log).
+    Only incidents of ``origin`` are ticked in full: a replay's incidents live on the log's
+    clock, and the wall clock would escalate last week's replayed outage at once. The live
+    tick (``origin`` "") still closes other origins' incidents whose quiet period has passed,
+    which is all that time can do to them. ``close_only`` runs the quiet-period close alone.
     """
     result = TickResult()
     for incident in list_incidents(settings, open_only=True):
-        if incident.origin != origin:
+        if incident.origin != origin and origin:
             continue
+        only_close = close_only or incident.origin != origin
         outcome: dict[str, Any] = {}
 
-        def change(current: Incident, outcome: dict[str, Any] = outcome) -> None:
-            _tick_one(settings, current, now, outcome, close_only)
+        def change(
+            current: Incident, outcome: dict[str, Any] = outcome, only_close: bool = only_close
+        ) -> None:
+            _tick_one(settings, current, now, outcome, only_close)
 
         updated = _mutate(settings, incident.id, change)
         if "closed" in outcome:

@@ -270,19 +270,21 @@ class _Pipeline:
         outcome = tick_guarded(self.settings, now, origin=REPLAY_ORIGIN)
         return outcome is not None and bool(outcome.closed or outcome.escalated or outcome.reminded)
 
-    def close_quiet_incidents(self) -> None:
-        """Close the replay's incidents that would have closed after the log ended.
+    def close_quiet_incidents(self, wall: datetime) -> None:
+        """Close the replay's incidents whose quiet period passed after the log ended.
 
-        The log's clock stops at its last line; an incident whose alerts all resolved would
-        otherwise stay in monitoring (and on the status page) for good. Only the quiet-period
-        close runs: nothing is escalated or reminded past the end of the log.
+        The log's clock stops at its last line; it runs on to the end of the quiet period,
+        but never past the wall clock ``wall`` (a log of the last hour would otherwise close
+        its incidents in the future). What is not due yet the live tick closes later on the
+        wall clock. Only the quiet-period close runs: nothing is escalated or reminded.
         """
         from monitoring.incidents.service import tick
 
         if self.last_minute_end is None:
             return
         quiet = timedelta(minutes=self.settings.incidents.quiet_period_minutes)
-        tick(self.settings, self.last_minute_end + quiet, origin=REPLAY_ORIGIN, close_only=True)
+        when = min(self.last_minute_end + quiet, max(wall, self.last_minute_end))
+        tick(self.settings, when, origin=REPLAY_ORIGIN, close_only=True)
 
     def drain(self, now: datetime) -> None:
         from monitoring.notifiers.jobs import drain_outbox
@@ -418,7 +420,7 @@ def replay_file(
         aggregator.finish()
         if pipeline.last_minute_end is not None and options.evaluate and not options.dry_run:
             pipeline.drain(pipeline.last_minute_end)
-            pipeline.close_quiet_incidents()
+            pipeline.close_quiet_incidents(now)
             pipeline.drain(pipeline.last_minute_end)
 
     summary = summarise(aggregator, path=str(path), fmt=fmt)
