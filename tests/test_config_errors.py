@@ -11,6 +11,14 @@ from monitoring.config import Settings, load_settings
 from monitoring.errors import ConfigError
 
 
+def _refusal(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
+    """Set ``name`` to ``value`` and return the ConfigError that loading settings raises."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None)
+    return str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -68,11 +76,9 @@ def test_a_bad_scalar_names_its_variable_without_its_value(
 def test_a_bad_item_of_a_json_value_names_its_variable_and_place(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == f"invalid configuration: {expected}"
-    assert "hunter2" not in str(refused.value)
+    message = _refusal(monkeypatch, name, value)
+    assert message == f"invalid configuration: {expected}"
+    assert "hunter2" not in message
 
 
 def _float_variables() -> list[str]:
@@ -96,10 +102,10 @@ def _float_variables() -> list[str]:
 def test_no_float_setting_accepts_inf_or_nan(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == f"invalid configuration: {name}: Input should be a finite number"
+    assert (
+        _refusal(monkeypatch, name, value)
+        == f"invalid configuration: {name}: Input should be a finite number"
+    )
 
 
 def test_the_float_settings_checked_include_every_timeout() -> None:
@@ -129,18 +135,12 @@ def test_the_float_settings_checked_include_every_timeout() -> None:
 def test_an_absurd_timeout_or_delay_names_its_variable_and_bound(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == f"invalid configuration: {name}: {expected}"
+    assert _refusal(monkeypatch, name, value) == f"invalid configuration: {name}: {expected}"
 
 
 def test_an_endpoint_timeout_of_infinity_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     endpoint = '[{"name": "api", "url": "https://app.example.com/", "timeout_s": Infinity}]'
-    monkeypatch.setenv("FIREWATCH_HEALTH__ENDPOINTS", endpoint)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == (
+    assert _refusal(monkeypatch, "FIREWATCH_HEALTH__ENDPOINTS", endpoint) == (
         "invalid configuration: FIREWATCH_HEALTH__ENDPOINTS[0].timeout_s: "
         "Input should be a finite number"
     )
@@ -159,10 +159,7 @@ def test_an_endpoint_timeout_of_infinity_is_refused(monkeypatch: pytest.MonkeyPa
 def test_response_targets_are_positive_minutes_for_p0_to_p3(
     monkeypatch: pytest.MonkeyPatch, value: str, expected: str
 ) -> None:
-    monkeypatch.setenv("FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES", value)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == (
+    assert _refusal(monkeypatch, "FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES", value) == (
         f"invalid configuration: FIREWATCH_INCIDENTS__RESPONSE_TARGET_MINUTES{expected}"
     )
 
@@ -226,10 +223,7 @@ BUCKET_RULE = (
 def test_a_name_that_must_exist_or_be_well_formed_is_checked_at_start(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == f"invalid configuration: {name}: {expected}"
+    assert _refusal(monkeypatch, name, value) == f"invalid configuration: {name}: {expected}"
 
 
 def test_an_endpoint_url_without_a_host_names_the_endpoint(
@@ -238,10 +232,7 @@ def test_an_endpoint_url_without_a_host_names_the_endpoint(
     endpoints = (
         '[{"name": "api", "url": "https://app.example.com/"}, {"name": "web", "url": "http://"}]'
     )
-    monkeypatch.setenv("FIREWATCH_HEALTH__ENDPOINTS", endpoints)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == (
+    assert _refusal(monkeypatch, "FIREWATCH_HEALTH__ENDPOINTS", endpoints) == (
         "invalid configuration: FIREWATCH_HEALTH__ENDPOINTS[1].url: "
         "Value error, the URL has no host, e.g. https://app.example.com/"
     )
@@ -297,10 +288,10 @@ def test_names_that_exist_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_a_sender_must_be_an_address_or_an_e164_number(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError) as refused:
-        load_settings(_env_file=None)
-    assert str(refused.value) == f"invalid configuration: {name}: Value error, {expected}"
+    assert (
+        _refusal(monkeypatch, name, value)
+        == f"invalid configuration: {name}: Value error, {expected}"
+    )
 
 
 @pytest.mark.parametrize(
